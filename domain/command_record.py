@@ -1,0 +1,56 @@
+"""The record of one received command and its outcome, kept forever under (source, id)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.identifiers import stable_id
+
+
+def command_record_id(sender: str, command_id: str) -> UUID:
+    """Idempotency key: the sender (as the subject says) and the envelope id."""
+    return stable_id("command", f"{sender}\x1f{command_id}")
+
+
+class CommandRecord(Aggregate):
+    """A command as it arrived (original bytes) and the one outcome it got.
+
+    Its id is derived from (sender, envelope id), so a second recording of the same command
+    is refused by the event store itself: the pair is the idempotency key forever.
+    """
+
+    @staticmethod
+    def create_id(sender: str, command_id: str) -> UUID:
+        return command_record_id(sender, command_id)
+
+    @event("Handled")
+    def __init__(
+        self,
+        sender: str,
+        command_id: str,
+        command_type: str | None,
+        subject: str,
+        channel: str,
+        stream_sequence: int | None,
+        received_at: str,
+        body: str,
+        body_encoding: str,
+        outcome: dict[str, Any],
+    ) -> None:
+        self.sender = sender
+        self.command_id = command_id
+        self.command_type = command_type
+        self.subject = subject
+        self.channel = channel
+        self.stream_sequence = stream_sequence
+        self.received_at = received_at
+        self.body = body
+        self.body_encoding = body_encoding
+        self.outcome = outcome
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.outcome.get("status") == "accepted")

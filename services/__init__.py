@@ -1,0 +1,1 @@
+"""Application services: the register, the command catalogue, and the command pipeline."""

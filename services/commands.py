@@ -1,0 +1,118 @@
+"""The command catalogue: each command type's data model, who may send it, and its handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic_core import PydanticCustomError
+
+from domain.errors import DomainError
+from domain.identifiers import MidId, Modality, Source
+from services.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Who sent the command being handled, under which id, and when they say they sent it."""
+
+    source: Source
+    command_id: str
+    sent_at: datetime | None
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        return {"source": str(self.source), "command_id": self.command_id}
+
+
+def _parse_mid_id(value: Any) -> MidId:
+    if isinstance(value, MidId):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("schema", "a MID-ID is a string such as MID-0000001-95")
+    try:
+        return MidId.parse(value)
+    except DomainError as error:
+        raise PydanticCustomError(error.code, str(error)) from None
+
+
+def _parse_modality(value: Any) -> Modality:
+    if isinstance(value, Modality):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("schema", "a modality is a string such as CT or PET-CT")
+    try:
+        return Modality.parse(value)
+    except DomainError as error:
+        raise PydanticCustomError(error.code, str(error)) from None
+
+
+MidIdField = Annotated[
+    MidId,
+    BeforeValidator(_parse_mid_id),
+    PlainSerializer(str, return_type=str, when_used="json"),
+]
+"""A MID-ID in any accepted spelling, normalised; a wrong check fails with `midid_checksum`."""
+
+ModalityField = Annotated[
+    Modality,
+    BeforeValidator(_parse_modality),
+    PlainSerializer(lambda m: m.value, return_type=str, when_used="json"),
+]
+"""One of the six modalities; anything else fails with `modality_not_in_scope`."""
+
+
+
+class CommandData(BaseModel):
+    """Base of every command's `data`: unknown fields are refused so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+D = TypeVar("D", bound=CommandData)
+Result = dict[str, Any]
+Handler = Callable[[UnitOfWork, Any, Cause], Result]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    type: str
+    model: type[CommandData]
+    senders: frozenset[str]
+    handler: Handler
+    summary: str
+
+
+CATALOGUE: dict[str, CommandSpec] = {}
+
+
+def command(
+    type_: str, model: type[D], senders: set[str], summary: str
+) -> Callable[[Callable[[UnitOfWork, D, Cause], Result]], Callable[[UnitOfWork, D, Cause], Result]]:
+    """Registers a handler for a command type; `senders` are source kinds (hospital, fod, ...)."""
+
+    def register(
+        handler: Callable[[UnitOfWork, D, Cause], Result],
+    ) -> Callable[[UnitOfWork, D, Cause], Result]:
+        if type_ in CATALOGUE:
+            raise ValueError(f"command type {type_} registered twice")
+        CATALOGUE[type_] = CommandSpec(type_, model, frozenset(senders), handler, summary)
+        return handler
+
+    return register
+
+
+def load_catalogue() -> dict[str, CommandSpec]:
+    """Imports every command module so the catalogue is complete."""
+    import importlib
+    import pkgutil
+
+    import services
+
+    for module in pkgutil.iter_modules(services.__path__):
+        if module.name.startswith("cmd_"):
+            importlib.import_module(f"services.{module.name}")
+    return CATALOGUE

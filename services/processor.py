@@ -1,0 +1,294 @@
+"""The command pipeline: bytes in, one outcome out, effects recorded exactly once."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import PersistenceError, RecordConflictError, Tracking
+from pydantic import ValidationError
+
+from domain.command_record import CommandRecord, command_record_id
+from domain.errors import DomainError, ErrorDetail
+from domain.identifiers import Source
+from services.commands import Cause, CommandSpec, load_catalogue
+from services.envelope import MAX_MESSAGE_BYTES, Envelope, Outcome
+from services.register import INGEST_TRACKING, Register
+from services.unit_of_work import UnitOfWork
+
+log = structlog.get_logger("kadaster.commands")
+
+STREAM = "stream"
+RPC = "rpc"
+MAX_CONFLICT_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message as it arrived, before anything is believed about it."""
+
+    body: bytes
+    subject: str
+    channel: str = STREAM
+    stream_sequence: int | None = None
+    msg_id: str | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of one inbound message."""
+
+    outcome: dict[str, Any]
+    outcome_subject: str
+    duplicate: bool
+    inbound: Inbound
+
+
+@dataclass(frozen=True)
+class SubjectParts:
+    sender: Source | None
+    command_type: str | None
+
+
+def parse_subject(subject: str) -> SubjectParts:
+    """`kadaster.cmd.<kind>[.<party>].<type>` or `kadaster.rpc.<kind>.<party>.<type>`."""
+    parts = subject.split(".")
+    if len(parts) < 4 or parts[0] != "kadaster" or parts[1] not in ("cmd", "rpc"):
+        return SubjectParts(None, None)
+    kind = parts[2]
+    try:
+        if kind in ("hospital", "supplier"):
+            if len(parts) < 5:
+                return SubjectParts(None, None)
+            return SubjectParts(Source.parse(f"{kind}/{parts[3]}"), ".".join(parts[4:]))
+        return SubjectParts(Source.parse(kind), ".".join(parts[3:]))
+    except DomainError:
+        return SubjectParts(None, None)
+
+
+def _encode_body(body: bytes) -> tuple[str, str]:
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), "base64"
+
+
+def _validation_details(error: ValidationError) -> list[ErrorDetail]:
+    details = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(p) for p in ("data", *item["loc"]))
+        code = item["type"] if item["type"] in ("midid_checksum", "modality_not_in_scope") else "schema"
+        details.append(ErrorDetail(code, f"{location}: {item['msg']}", location))
+    return details
+
+
+class Rejection(Exception):
+    def __init__(self, *details: ErrorDetail) -> None:
+        super().__init__(details[0].message)
+        self.details = details
+
+
+@dataclass
+class _Parsed:
+    inbound: Inbound
+    sender: Source | None
+    record_key: str
+    command_id: str | None
+    command_type: str | None
+    envelope: Envelope | None = None
+    spec: CommandSpec | None = None
+    data: Any = None
+    rejection: tuple[ErrorDetail, ...] = ()
+
+
+class CommandProcessor:
+    """Runs a batch of inbound messages against the register and records everything at once.
+
+    Synchronous by design (the event store is); adapters call it from a worker thread.
+    """
+
+    def __init__(self, register: Register, tracking_name: str = INGEST_TRACKING) -> None:
+        self.register = register
+        self.tracking_name = tracking_name
+        self.catalogue = load_catalogue()
+
+    def process(self, batch: Sequence[Inbound]) -> list[Handled]:
+        parsed = [self._parse(inbound) for inbound in batch]
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                return self._process_once(parsed)
+            except RecordConflictError:
+                # Another writer took a MID-ID number or handled one of these commands first.
+                log.info("batch_conflict_retry", attempt=attempt + 1, size=len(batch))
+        return self._process_once(parsed)
+
+    # parsing: nothing here touches the event store
+
+    def _parse(self, inbound: Inbound) -> _Parsed:
+        subject = parse_subject(inbound.subject)
+        sender = subject.sender
+        fallback_key = inbound.msg_id or (
+            f"stream-seq:{inbound.stream_sequence}"
+            if inbound.stream_sequence is not None
+            else f"unkeyed:{uuid.uuid4()}"
+        )
+        parsed = _Parsed(inbound, sender, f"nats-msg-id:{fallback_key}", None, subject.command_type)
+        try:
+            envelope = self._parse_envelope(inbound.body)
+            parsed.command_id = envelope.id
+            parsed.record_key = envelope.id
+            parsed.command_type = envelope.type
+            parsed.envelope = envelope
+            self._check_sender(parsed, subject, envelope)
+            parsed.spec = self._spec_for(envelope, sender)
+            parsed.data = self._parse_data(parsed.spec, envelope)
+        except Rejection as rejection:
+            parsed.rejection = rejection.details
+        except DomainError as error:
+            parsed.rejection = error.details
+        return parsed
+
+    def _parse_envelope(self, body: bytes) -> Envelope:
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise Rejection(ErrorDetail("malformed", f"message of {len(body)} bytes exceeds 1 MiB"))
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise Rejection(ErrorDetail("malformed", f"not UTF-8 JSON: {error}")) from None
+        if not isinstance(document, dict):
+            raise Rejection(ErrorDetail("malformed", "a CloudEvents envelope is a JSON object"))
+        try:
+            return Envelope.model_validate(document)
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "envelope"
+            raise Rejection(
+                ErrorDetail("malformed", f"not a CloudEvents 1.0 envelope: {where}: {first['msg']}", where)
+            ) from None
+
+    def _check_sender(self, parsed: _Parsed, subject: SubjectParts, envelope: Envelope) -> None:
+        if parsed.sender is None:
+            raise Rejection(
+                ErrorDetail("source_mismatch", f"subject {parsed.inbound.subject} names no sender", "source")
+            )
+        claimed = Source.parse(envelope.source)
+        if claimed != parsed.sender:
+            raise Rejection(
+                ErrorDetail(
+                    "source_mismatch",
+                    f"source {envelope.source} does not match the subject's sender {parsed.sender}",
+                    "source",
+                )
+            )
+        if subject.command_type != envelope.type:
+            raise Rejection(
+                ErrorDetail(
+                    "source_mismatch",
+                    f"type {envelope.type} does not match the subject's type {subject.command_type}",
+                    "type",
+                )
+            )
+
+    def _spec_for(self, envelope: Envelope, sender: Source | None) -> CommandSpec:
+        spec = self.catalogue.get(envelope.type)
+        if spec is None:
+            raise Rejection(ErrorDetail("unknown_type", f"no command of type {envelope.type}", "type"))
+        assert sender is not None
+        if sender.kind not in spec.senders:
+            allowed = ", ".join(sorted(spec.senders))
+            raise Rejection(
+                ErrorDetail("forbidden", f"{envelope.type} is sent by {allowed}, not by {sender}", "source")
+            )
+        return spec
+
+    def _parse_data(self, spec: CommandSpec, envelope: Envelope) -> Any:
+        if not isinstance(envelope.data, dict):
+            raise Rejection(ErrorDetail("schema", "data must be a JSON object", "data"))
+        try:
+            return spec.model.model_validate(envelope.data)
+        except ValidationError as error:
+            raise Rejection(*_validation_details(error)) from None
+
+    # handling: one attempt at the whole batch
+
+    def _process_once(self, batch: list[_Parsed]) -> list[Handled]:
+        uow = UnitOfWork(self.register)
+        results: list[Handled] = []
+        this_batch: dict[str, dict[str, Any]] = {}
+        records: list[CommandRecord] = []
+        newest_sequence: int | None = None
+        for item in batch:
+            sender = str(item.sender) if item.sender else "unknown"
+            key = command_record_id(sender, item.record_key)
+            subject = (item.sender.outcome_subject if item.sender else "kadaster.outcome.unknown")
+            earlier = this_batch.get(str(key)) or self._stored_outcome(key)
+            if earlier is not None:
+                results.append(Handled(earlier, subject, True, item.inbound))
+                log.info("command_duplicate", command_id=item.command_id, sender=sender)
+                continue
+            outcome = self._decide(uow, item, sender)
+            record = CommandRecord(
+                sender=sender,
+                command_id=item.record_key,
+                command_type=item.command_type,
+                subject=item.inbound.subject,
+                channel=item.inbound.channel,
+                stream_sequence=item.inbound.stream_sequence,
+                received_at=item.inbound.received_at.isoformat(),
+                body=_encode_body(item.inbound.body)[0],
+                body_encoding=_encode_body(item.inbound.body)[1],
+                outcome=outcome,
+            )
+            records.append(record)
+            this_batch[str(key)] = outcome
+            results.append(Handled(outcome, subject, False, item.inbound))
+            if item.inbound.stream_sequence is not None:
+                newest_sequence = max(newest_sequence or 0, item.inbound.stream_sequence)
+        if records:
+            tracking = (
+                Tracking(self.tracking_name, newest_sequence) if newest_sequence is not None else None
+            )
+            events = list(uow.events)
+            for record in records:
+                events.extend(record.collect_events())
+            self.register.record(events, uow.aggregates, tracking)
+        return results
+
+    def _decide(self, uow: UnitOfWork, item: _Parsed, sender: str) -> dict[str, Any]:
+        bound = log.bind(command_id=item.command_id, type=item.command_type, sender=sender)
+        if item.rejection:
+            bound.info("command_rejected", codes=[d.code for d in item.rejection])
+            return Outcome.rejected(item.command_id, sender, item.command_type, item.rejection).model_dump(mode="json")
+        assert item.spec is not None and item.envelope is not None and item.sender is not None
+        cause = Cause(item.sender, item.envelope.id, item.envelope.time)
+        try:
+            result = item.spec.handler(uow, item.data, cause)
+        except DomainError as error:
+            uow.rollback_command()
+            bound.info("command_rejected", codes=[d.code for d in error.details])
+            return Outcome.rejected(item.command_id, sender, item.command_type, error.details).model_dump(mode="json")
+        except (PersistenceError, RecordConflictError):
+            raise
+        except Exception as error:  # a poison message: the handler itself failed
+            uow.rollback_command()
+            bound.exception("command_poison")
+            detail = ErrorDetail("internal_error", f"the register could not handle this command: {type(error).__name__}")
+            return Outcome.rejected(item.command_id, sender, item.command_type, [detail]).model_dump(mode="json")
+        uow.commit_command()
+        bound.info("command_accepted", result=result)
+        return Outcome.accepted(item.envelope.id, sender, item.spec.type, result).model_dump(mode="json")
+
+    def _stored_outcome(self, key: uuid.UUID) -> dict[str, Any] | None:
+        stored = self.register.recorder.select_events(key, limit=1)
+        if not stored:
+            return None
+        record = self.register.mapper.to_domain_event(stored[0])
+        outcome: dict[str, Any] = record.outcome  # type: ignore[attr-defined]
+        return outcome

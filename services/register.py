@@ -1,0 +1,105 @@
+"""The kadaster's event-sourced application: one event store for every aggregate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoding,
+)
+
+from domain.mid_id import MidIdSequence
+
+INGEST_TRACKING = "ingest"
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class Register(Application[UUID]):
+    """Every aggregate of the kadaster lives in this application's event store."""
+
+    name = "kadaster"
+    snapshotting_intervals = {MidIdSequence: 100}
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def record(
+        self,
+        events: Sequence[DomainEventProtocol[UUID]],
+        aggregates: Iterable[Aggregate],
+        tracking: Tracking | None,
+    ) -> list[Recording[UUID]]:
+        """Records the events of several aggregates and a tracking position atomically."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(*events)
+        processing_event.collect_events(*aggregates)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        return recordings
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    def position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def event_store_env(database_url: str, schema: str | None = None) -> dict[str, Any]:
+    """The eventsourcing library's settings for a `sqlite:///` or `postgresql://` URL."""
+    from urllib.parse import parse_qs, unquote, urlparse
+
+    if database_url.startswith("sqlite:///"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": database_url.removeprefix("sqlite:///"),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            # Redelivered messages can arrive below the highest position already tracked.
+            "SINGLE_ROW_TRACKING": "n",
+        }
+    url = urlparse(database_url)
+    query = parse_qs(url.query)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "SINGLE_ROW_TRACKING": "n",
+    }
+    chosen_schema = schema or (query.get("schema") or [None])[0]
+    if chosen_schema:
+        env["POSTGRES_SCHEMA"] = chosen_schema
+    return env

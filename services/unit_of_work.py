@@ -1,0 +1,63 @@
+"""A batch's view of the aggregates it changes, with per-command rollback."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+
+from services.register import Register
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    """Aggregates loaded once per batch; each command works on copies.
+
+    A command that fails leaves no trace: its copies are dropped. A command that succeeds
+    hands its pending events to the batch, which records them all in one transaction.
+    """
+
+    def __init__(self, register: Register) -> None:
+        self.register = register
+        self._committed: dict[UUID, Aggregate | None] = {}
+        self._working: dict[UUID, Aggregate | None] = {}
+        self.events: list[DomainEventProtocol[UUID]] = []
+
+    def get(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id not in self._working:
+            if aggregate_id not in self._committed:
+                self._committed[aggregate_id] = self._load(aggregate_id)
+            self._working[aggregate_id] = copy.deepcopy(self._committed[aggregate_id])
+        found = self._working[aggregate_id]
+        if found is not None and not isinstance(found, kind):
+            raise TypeError(f"aggregate {aggregate_id} is a {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    def add(self, aggregate: Aggregate) -> None:
+        self._working[aggregate.id] = aggregate
+
+    def _load(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            loaded: Any = self.register.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return loaded  # type: ignore[no-any-return]
+
+    def commit_command(self) -> None:
+        for aggregate_id, aggregate in self._working.items():
+            if aggregate is None:
+                continue
+            self.events.extend(aggregate.collect_events())
+            self._committed[aggregate_id] = aggregate
+        self._working.clear()
+
+    def rollback_command(self) -> None:
+        self._working.clear()
+
+    @property
+    def aggregates(self) -> list[Aggregate]:
+        return [a for a in self._committed.values() if a is not None]
