@@ -1,0 +1,1 @@
+"""The edge of the kadaster: NATS, SQL read models, HTTP, files, the CLI and the wiring."""

@@ -1,0 +1,296 @@
+"""The `kadaster` command: run the service or one of its roles, and talk to a running register."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from adapters.config import Settings, SettingsError, describe_settings, load_settings
+from adapters.logging import configure_logging
+
+DESCRIPTION = """\
+kadaster: the register of Belgium's heavy medical imaging devices (CT, PET, PET-CT, PET-MRI,
+SPECT-CT, MRI). Hospitals, suppliers, the FOD, FANC, RIZIV and VAZG send it messages over NATS;
+it issues MID-IDs in real time, keeps every event, and answers queries.
+
+Run `kadaster serve` to start everything in one process (with no configuration it starts its own
+nats-server on 127.0.0.1:4322 and keeps events in SQLite under ./.kadaster). The other commands
+are clients of a running service.
+"""
+
+ROLE_HELP = {
+    "ingest": "consume KADASTER_CMD in batches and record every command exactly once",
+    "rpc": "answer real-time MID-ID requests (kadaster.rpc.hospital.<id>.midid.issue)",
+    "projector": "keep the read models up to date from the event store",
+    "relay": "publish every recorded domain event once on kadaster.evt.<aggregate>.<event>",
+    "api": "answer queries over NATS (kadaster.query.>)",
+}
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f"kadaster: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def client_url(args: argparse.Namespace, settings: Settings) -> str:
+    return str(args.nats_url or settings.nats_url or f"nats://127.0.0.1:{settings.embedded_nats_port}")
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        print("(nothing)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def emit(args: argparse.Namespace, answer: Any, columns: Sequence[str] | None = None) -> None:
+    if args.json or columns is None:
+        print(json.dumps(answer, indent=2, default=str))
+    elif isinstance(answer, dict) and "items" in answer:
+        print_table(answer["items"], columns)
+    else:
+        print_table([answer], columns)
+
+
+def print_outcome(args: argparse.Namespace, outcome: dict[str, Any]) -> int:
+    if args.json:
+        print(json.dumps(outcome, indent=2))
+    elif outcome.get("status") == "accepted":
+        details = ", ".join(f"{k}={v}" for k, v in (outcome.get("result") or {}).items())
+        print(f"accepted {outcome.get('command_id')}: {details}")
+    else:
+        print(f"rejected {outcome.get('command_id')}:")
+        for error in outcome.get("errors", []):
+            where = f" ({error['field']})" if error.get("field") else ""
+            print(f"  {error['code']}{where}: {error['message']}")
+    return 0 if outcome.get("status") == "accepted" else 1
+
+
+def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awaitable[int]]) -> int:
+    from adapters.client import KadasterClient, KadasterError, QueryFailed
+
+    settings = settings_or_exit()
+
+    async def main() -> int:
+        try:
+            client = await KadasterClient.connect(client_url(args, settings), source, connect_timeout=3,
+                                                  max_reconnect_attempts=2, allow_reconnect=False)
+        except Exception as error:
+            print(f"kadaster: cannot reach NATS at {client_url(args, settings)}: {error}. "
+                  "Is `kadaster serve` running? (--nats-url or KADASTER_NATS_URL)", file=sys.stderr)
+            return 3
+        async with client:
+            try:
+                return await work(client)
+            except QueryFailed as error:
+                for e in error.errors:
+                    print(f"kadaster: {e.get('code')}: {e.get('message')}", file=sys.stderr)
+                return 1
+            except KadasterError as error:
+                print(f"kadaster: {error}", file=sys.stderr)
+                return 3
+
+    return asyncio.run(main())
+
+
+# commands
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from adapters.runtime import ROLES, serve
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_format, settings.log_level)
+    roles = ROLES if args.command == "serve" else (args.command,)
+    try:
+        asyncio.run(serve(settings, roles))
+    except (RuntimeError, TimeoutError, OSError) as error:
+        print(f"kadaster: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_midid_issue(args: argparse.Namespace) -> int:
+    async def work(client: Any) -> int:
+        outcome = await client.issue_mid_id(args.modality, note=args.note, command_id=args.id)
+        return print_outcome(args, outcome)
+
+    return run_client(args, f"hospital/{args.hospital}", work)
+
+
+def cmd_midid_cancel(args: argparse.Namespace) -> int:
+    async def work(client: Any) -> int:
+        outcome = await client.send("midid.cancel", {"mid_id": args.mid_id, "reason": args.reason}, command_id=args.id)
+        return print_outcome(args, outcome)
+
+    return run_client(args, f"hospital/{args.hospital}", work)
+
+
+def cmd_midid_list(args: argparse.Namespace) -> int:
+    filters = {k: v for k, v in (("modality", args.modality), ("status", args.status)) if v}
+
+    async def work(client: Any) -> int:
+        answer = await client.query("midids", filters)
+        emit(args, answer, ["mid_id", "modality", "status", "device_id", "issued_at"])
+        return 0
+
+    return run_client(args, f"hospital/{args.hospital}", work)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    raw = args.data
+    if raw.startswith("@"):
+        with open(raw[1:], encoding="utf-8") as handle:
+            raw = handle.read()
+    try:
+        data = json.loads(raw)
+    except ValueError as error:
+        print(f"kadaster: --data is not JSON: {error}", file=sys.stderr)
+        return 2
+
+    async def work(client: Any) -> int:
+        return print_outcome(args, await client.send(args.type, data, command_id=args.id))
+
+    return run_client(args, args.source, work)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    filters: dict[str, Any] = {}
+    for item in args.filter or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"kadaster: filter {item!r} is not key=value", file=sys.stderr)
+            return 2
+        filters[key] = value
+    source = f"hospital/{args.hospital}" if args.hospital else "fod"
+
+    async def work(client: Any) -> int:
+        print(json.dumps(await client.query(args.name, filters), indent=2, default=str))
+        return 0
+
+    return run_client(args, source, work)
+
+
+def cmd_outcome(args: argparse.Namespace) -> int:
+    filters = {"command_id": args.command_id}
+    if args.source:
+        filters["source"] = args.source
+
+    async def work(client: Any) -> int:
+        print(json.dumps(await client.query("outcome", filters), indent=2))
+        return 0
+
+    return run_client(args, "fod", work)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    if args.json:
+        print(settings.model_dump_json(indent=2))
+    else:
+        print("Settings in force:")
+        for name, value in settings.model_dump().items():
+            shown = "***" if "password" in name and value else value
+            print(f"  {name} = {shown}")
+        print("\nEnvironment variables:\n" + describe_settings())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kadaster", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Configuration (environment variables, or a TOML file named by KADASTER_SETTINGS_FILE):\n"
+        + describe_settings(),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def client_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--nats-url", help="NATS server of the running service (default: KADASTER_NATS_URL, "
+                       "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)")
+        p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+
+    serve = sub.add_parser("serve", help="run every role in one process (embedded NATS and SQLite by default)",
+                           description="Runs ingest, rpc, projector, relay and api together. Stops cleanly on "
+                           "Ctrl-C or SIGTERM. The service is ready when `$SRV.PING.kadaster` answers.")
+    serve.set_defaults(func=cmd_serve)
+    for role, text in ROLE_HELP.items():
+        sub.add_parser(role, help=f"run only the {role} role: {text}", description=f"Runs the {role} role: "
+                       f"{text}. Several instances may run at once.").set_defaults(func=cmd_serve)
+
+    midid = sub.add_parser("midid", help="request, list and cancel MID-IDs as a hospital")
+    midid_sub = midid.add_subparsers(dest="midid_command", required=True, metavar="ACTION")
+    issue = midid_sub.add_parser("issue", help="request a MID-ID in real time", description="Asks the register for "
+                                 "the next MID-ID for one modality. Granted unconditionally; grants no rights.")
+    issue.add_argument("--hospital", required=True, help="institution id of the requesting hospital, e.g. H001")
+    issue.add_argument("--modality", required=True, help="CT, PET, PET-CT, PET-MRI, SPECT-CT or MRI")
+    issue.add_argument("--note", help="free text kept with the MID-ID, e.g. the tender it is for")
+    issue.add_argument("--id", help="envelope id to use (re-using it returns the same MID-ID)")
+    client_options(issue)
+    issue.set_defaults(func=cmd_midid_issue)
+    listing = midid_sub.add_parser("list", help="a hospital's MID-IDs with modality and status",
+                                   description="Lists the hospital's MID-IDs: issued (still free), linked "
+                                   "(to a device in the kadaster) or cancelled.")
+    listing.add_argument("--hospital", required=True, help="institution id, e.g. H001")
+    listing.add_argument("--modality", help="only this modality")
+    listing.add_argument("--status", choices=["issued", "linked", "cancelled"], help="only this status")
+    client_options(listing)
+    listing.set_defaults(func=cmd_midid_list)
+    cancel = midid_sub.add_parser("cancel", help="cancel an unlinked MID-ID of one's own (never reissued)")
+    cancel.add_argument("mid_id", help="the MID-ID, e.g. MID-0000001-95 (dashes and case do not matter)")
+    cancel.add_argument("--hospital", required=True, help="institution id of its holder")
+    cancel.add_argument("--reason", required=True, help="why it is cancelled")
+    cancel.add_argument("--id", help="envelope id to use")
+    client_options(cancel)
+    cancel.set_defaults(func=cmd_midid_cancel)
+
+    send = sub.add_parser("send", help="send any command of the contract and print its outcome")
+    send.add_argument("type", help="command type, e.g. device.report")
+    send.add_argument("--source", required=True, help="hospital/<id>, supplier/<id>, fod, fanc, riziv or vazg")
+    send.add_argument("--data", required=True, help="the command's data as JSON, or @file.json")
+    send.add_argument("--id", help="envelope id (re-using one never has a second effect)")
+    client_options(send)
+    send.set_defaults(func=cmd_send)
+
+    query = sub.add_parser("query", help="run any query of the contract and print its JSON answer")
+    query.add_argument("name", help="midids, outcome, commands, ...")
+    query.add_argument("-f", "--filter", action="append", help="key=value filter, repeatable")
+    query.add_argument("--hospital", help="ask as this hospital (only its own data)")
+    client_options(query)
+    query.set_defaults(func=cmd_query)
+
+    outcome = sub.add_parser("outcome", help="the outcome of a command, by envelope id")
+    outcome.add_argument("command_id")
+    outcome.add_argument("--source", help="the sender, when several used the same id")
+    client_options(outcome)
+    outcome.set_defaults(func=cmd_outcome)
+
+    config = sub.add_parser("config", help="show the settings in force and every variable")
+    config.add_argument("--json", action="store_true")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "serve" and args.command not in ROLE_HELP:
+        configure_logging("console" if sys.stderr.isatty() else "json",
+                          os.environ.get("KADASTER_LOG_LEVEL", "warning").lower())
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

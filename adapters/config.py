@@ -1,0 +1,109 @@
+"""Settings from environment variables (and an optional TOML settings file), checked at start."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "KADASTER_"
+
+
+class SettingsError(Exception):
+    """A setting has a value the service cannot run with; the message says which and why."""
+
+
+class Settings(BaseModel):
+    """Every knob of the service. Each field is read from `KADASTER_<FIELD>` (upper case)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nats_url: str | None = Field(
+        default=None,
+        description="External NATS server(s), comma-separated. Unset: start an embedded nats-server.",
+    )
+    embedded_nats_port: int = Field(default=4322, ge=1, le=65535, description="Port of the embedded nats-server.")
+    data_dir: Path = Field(default=Path(".kadaster"), description="Where the embedded server and SQLite keep data.")
+    database_url: str | None = Field(
+        default=None,
+        description="sqlite:///path/file.db (default: kadaster.db in the data dir) or postgresql://user@host:port/db",
+    )
+    readmodel_url: str | None = Field(
+        default=None, description="Where read models live (default: beside the event store)."
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address of the read-only HTTP API.")
+    http_port: int = Field(default=8321, ge=0, le=65535, description="Port of the read-only HTTP API (0: off).")
+    nats_user: str | None = Field(default=None, description="NATS user name of this service.")
+    nats_password: str | None = Field(default=None, description="NATS password of this service.")
+    nats_creds: Path | None = Field(default=None, description="NATS credentials file of this service.")
+    stream_replicas: int = Field(default=3, ge=1, le=5, description="Replicas wanted for the streams (capped by the cluster).")
+    duplicate_window_seconds: float = Field(default=120.0, gt=0, description="JetStream duplicate window of the streams.")
+    jetstream_sync: Literal["always", "default"] = Field(
+        default="always", description="Embedded server: fsync every JetStream write (always) or every 2 min."
+    )
+    ingest_batch: int = Field(default=256, ge=1, le=10_000, description="Messages taken from the stream per batch.")
+    log_format: Literal["auto", "json", "console"] = Field(default="auto", description="auto: console on a terminal.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+
+    @field_validator("database_url", "readmodel_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            return value.replace("postgres://", "postgresql://", 1) if value else value
+        raise ValueError("must start with sqlite:/// or postgresql://")
+
+    @property
+    def event_store_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'kadaster.db').resolve()}"
+
+    @property
+    def read_model_url(self) -> str:
+        if self.readmodel_url:
+            return self.readmodel_url
+        store = self.event_store_url
+        if store.startswith("sqlite:///"):
+            path = Path(store.removeprefix("sqlite:///"))
+            return f"sqlite:///{path.with_name(path.stem + '.readmodels' + path.suffix)}"
+        return store
+
+    @property
+    def embedded(self) -> bool:
+        return self.nats_url is None
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Reads `KADASTER_SETTINGS_FILE` (TOML) if set, then `KADASTER_*` variables, then overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    settings_file = environ.get(f"{ENV_PREFIX}SETTINGS_FILE")
+    if settings_file:
+        try:
+            values.update(tomllib.loads(Path(settings_file).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError(f"{ENV_PREFIX}SETTINGS_FILE={settings_file}: {error}") from None
+    for name in Settings.model_fields:
+        raw = environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if raw not in (None, ""):
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False):
+            name = str(item["loc"][0]) if item["loc"] else "?"
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            problems.append(f"{variable}={values.get(name)!r}: {item['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def describe_settings() -> str:
+    """Help text listing every variable with its default and meaning."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else "(unset)"
+        lines.append(f"  {ENV_PREFIX}{name.upper():<28} {field.description or ''} [default: {default}]")
+    return "\n".join(lines)

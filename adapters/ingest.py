@@ -1,0 +1,101 @@
+"""The ingesting role: pulls KADASTER_CMD in batches, records, publishes outcomes, then acks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from adapters.gateway import CommandGateway
+from adapters.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
+from services.processor import STREAM, Handled, Inbound
+
+log = structlog.get_logger("kadaster.ingest")
+
+
+def to_inbound(msg: Msg) -> Inbound:
+    headers = msg.headers or {}
+    return Inbound(
+        body=msg.data,
+        subject=msg.subject,
+        channel=STREAM,
+        stream_sequence=msg.metadata.sequence.stream,
+        msg_id=headers.get("Nats-Msg-Id"),
+    )
+
+
+async def publish_outcome(js: JetStreamContext, handled: Handled, msg_id: str) -> None:
+    await js.publish(
+        handled.outcome_subject,
+        json.dumps(handled.outcome).encode(),
+        headers={"Nats-Msg-Id": msg_id},
+    )
+
+
+async def settle(js: JetStreamContext, msgs: list[Msg], handled: list[Handled]) -> None:
+    """Outcomes first (deduplicated per stream message), acks only after them."""
+    await asyncio.gather(
+        *(
+            publish_outcome(js, h, f"outcome:{CMD_STREAM}:{m.metadata.sequence.stream}")
+            for m, h in zip(msgs, handled, strict=True)
+        )
+    )
+    for msg in msgs:
+        await msg.ack()
+
+
+async def run_ingest(
+    js: JetStreamContext, gateway: CommandGateway, stop: asyncio.Event, batch_size: int = 256
+) -> None:
+    subscription = await js.pull_subscribe_bind(durable=INGEST_CONSUMER, stream=CMD_STREAM)
+    log.info("ingest_started", stream=CMD_STREAM, consumer=INGEST_CONSUMER, batch=batch_size)
+    while not stop.is_set():
+        try:
+            msgs = await subscription.fetch(batch_size, timeout=0.5)
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            continue
+        except nats.errors.ConnectionClosedError:
+            break
+        try:
+            await handle_batch(js, gateway, msgs)
+        except Exception:
+            log.exception("ingest_batch_failed", size=len(msgs))
+            await asyncio.sleep(1.0)  # not acked: JetStream redelivers after ack_wait
+    with contextlib.suppress(Exception):
+        await subscription.unsubscribe()
+    log.info("ingest_stopped")
+
+
+async def handle_batch(js: JetStreamContext, gateway: CommandGateway, msgs: list[Msg]) -> None:
+    inbounds = [to_inbound(m) for m in msgs]
+    try:
+        handled = await gateway.process(inbounds)
+    except Exception:
+        if len(msgs) == 1:
+            await give_up_if_exhausted(msgs[0])
+            raise
+        # Find the message that breaks the batch: process one at a time.
+        log.exception("ingest_batch_split", size=len(msgs))
+        for msg in msgs:
+            try:
+                await handle_batch(js, gateway, [msg])
+            except Exception:
+                log.exception("ingest_message_failed", stream_sequence=msg.metadata.sequence.stream)
+        return
+    await settle(js, msgs, handled)
+    log.debug("ingest_batch", size=len(msgs), duplicates=sum(h.duplicate for h in handled))
+
+
+async def give_up_if_exhausted(msg: Msg) -> None:
+    if msg.metadata.num_delivered >= MAX_DELIVER - 1:
+        log.error(
+            "ingest_message_terminated",
+            stream_sequence=msg.metadata.sequence.stream,
+            delivered=msg.metadata.num_delivered,
+        )
+        await msg.term()

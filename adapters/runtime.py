@@ -1,0 +1,187 @@
+"""The wiring: the one place that knows every layer and starts the roles a process runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from adapters.config import Settings
+from adapters.gateway import CommandGateway
+from adapters.ingest import run_ingest
+from adapters.nats_server import NatsServer
+from adapters.nats_service import KadasterService
+from adapters.relay import run_relay
+from adapters.streams import ensure_ingest_consumer, ensure_streams
+from projections.command_log import CommandLog
+from projections.mid_id_register import MidIdRegister
+from projections.projector import Projection, Projector
+from projections.queries import Queries
+from projections.store import ReadModelStore
+from services.processor import CommandProcessor
+from services.register import Register, event_store_env
+
+log = structlog.get_logger("kadaster.runtime")
+
+ROLES = ("ingest", "rpc", "projector", "relay", "api")
+
+
+def all_projections() -> list[Projection]:
+    return [MidIdRegister(), CommandLog()]
+
+
+def open_register(settings: Settings) -> Register:
+    if settings.event_store_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Register(env=event_store_env(settings.event_store_url))
+
+
+def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector, Queries]:
+    store = ReadModelStore(settings.read_model_url)
+    projector = Projector(register, store, all_projections())
+    return store, projector, Queries(register, store, projector)
+
+
+@dataclass
+class Running:
+    """What a started process holds; tests and the CLI read the NATS URL from here."""
+
+    settings: Settings
+    nats_url: str
+    register: Register
+    nc: NATS
+    js: JetStreamContext
+    queries: Queries | None = None
+    projector: Projector | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def projector_loop(projector: Projector, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadaster-projector") as executor:
+        while not stop.is_set():
+            try:
+                applied = await loop.run_in_executor(executor, projector.catch_up)
+            except Exception:
+                log.exception("projector_failed")
+                applied = 0
+                await asyncio.sleep(1.0)
+            if not applied:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.05)
+
+
+@contextlib.asynccontextmanager
+async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event) -> AsyncIterator[Running]:
+    """Starts the given roles; leaving the context drains NATS and stops everything cleanly."""
+    roles = set(roles)
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+    loop = asyncio.get_running_loop()
+    async with AsyncExitStack() as stack:
+        if settings.embedded:
+            server = NatsServer(
+                store_dir=(settings.data_dir / "nats").resolve(),
+                port=settings.embedded_nats_port,
+                sync_always=settings.jetstream_sync == "always",
+            )
+            await loop.run_in_executor(None, server.start)
+            stack.callback(server.stop)
+            nats_url = server.url
+            log.info("embedded_nats_started", url=nats_url, store=str(server.store_dir))
+        else:
+            assert settings.nats_url is not None
+            nats_url = settings.nats_url
+        options: dict[str, object] = {"name": f"kadaster {'+'.join(sorted(roles))}", "max_reconnect_attempts": -1,
+                                      "reconnect_time_wait": 0.5}
+        if settings.nats_user:
+            options.update(user=settings.nats_user, password=settings.nats_password)
+        if settings.nats_creds:
+            options["user_credentials"] = str(settings.nats_creds)
+        nc = await nats.connect(nats_url.split(","), **options)  # type: ignore[arg-type]
+        stack.push_async_callback(drain, nc)
+        js = nc.jetstream()
+        await ensure_streams(js, settings.stream_replicas, settings.duplicate_window_seconds)
+        await ensure_ingest_consumer(js)
+
+        register = await loop.run_in_executor(None, open_register, settings)
+        stack.callback(register.close)
+        running = Running(settings, nats_url, register, nc, js)
+
+        gateway = None
+        if roles & {"ingest", "rpc"}:
+            gateway = CommandGateway(CommandProcessor(register), max_batch=settings.ingest_batch)
+            stack.push_async_callback(gateway.close)
+        if roles & {"projector", "api"}:
+            store, projector, queries = await loop.run_in_executor(None, open_read_side, settings, register)
+            stack.callback(store.close)
+            running.projector, running.queries = projector, queries
+            if "projector" in roles:
+                await loop.run_in_executor(None, projector.catch_up)
+                running.tasks.append(asyncio.create_task(projector_loop(projector, stop)))
+        if "ingest" in roles:
+            assert gateway is not None
+            running.tasks.append(asyncio.create_task(run_ingest(js, gateway, stop, settings.ingest_batch)))
+        if "relay" in roles:
+            running.tasks.append(asyncio.create_task(run_relay(js, register, stop)))
+
+        service = KadasterService(
+            nc, js, gateway if "rpc" in roles else None, running.queries if "api" in roles else None
+        )
+        if roles & {"rpc", "api"}:
+            await service.start()
+            stack.push_async_callback(service.stop)
+
+        async def finish_tasks() -> None:
+            stop.set()
+            for task in running.tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+
+        stack.push_async_callback(finish_tasks)
+        log.info("kadaster_ready", roles=sorted(roles), nats=nats_url, database=_redacted(settings.event_store_url))
+        yield running
+
+
+async def drain(nc: NATS) -> None:
+    """Finishes in-flight work; if the server is already gone there is nothing left to drain."""
+    try:
+        await asyncio.wait_for(nc.drain(), timeout=10)
+    except Exception as error:
+        log.warning("nats_drain_incomplete", error=type(error).__name__)
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+async def serve(settings: Settings, roles: Iterable[str], on_ready: Callable[[Running], None] | None = None) -> None:
+    """Runs until SIGINT or SIGTERM."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with started(settings, roles, stop) as running:
+        if on_ready is not None:
+            on_ready(running)
+        await stop.wait()
+        log.info("kadaster_stopping")
+    log.info("kadaster_stopped")

@@ -1,0 +1,66 @@
+"""Every command received, accepted or rejected, so an operator can see what came in and why it failed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from projections.projector import Projection
+from projections.store import Transaction
+
+
+class CommandLog(Projection):
+    name = "command_log"
+    version = 1
+    tables = ("rm_commands",)
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS rm_commands ("
+        "record_id TEXT PRIMARY KEY, sender TEXT NOT NULL, command_id TEXT NOT NULL, type TEXT, "
+        "status TEXT NOT NULL, channel TEXT NOT NULL, subject TEXT NOT NULL, stream_sequence BIGINT, "
+        "received_at TEXT NOT NULL, recorded_at TEXT NOT NULL, errors TEXT NOT NULL, result TEXT)",
+        "CREATE INDEX IF NOT EXISTS rm_commands_command_id ON rm_commands (command_id)",
+        "CREATE INDEX IF NOT EXISTS rm_commands_sender ON rm_commands (sender, status)",
+    )
+
+    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+        return {"CommandRecord.Handled": self.handled}
+
+    @staticmethod
+    def handled(tx: Transaction, e: Any) -> None:
+        tx.execute(
+            "INSERT INTO rm_commands (record_id, sender, command_id, type, status, channel, subject, "
+            "stream_sequence, received_at, recorded_at, errors, result) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING",
+            (
+                str(e.originator_id), e.sender, e.command_id, e.command_type, e.outcome["status"],
+                e.channel, e.subject, e.stream_sequence, e.received_at, e.timestamp.isoformat(),
+                json.dumps(e.outcome.get("errors") or []), json.dumps(e.outcome.get("result")),
+            ),
+        )
+
+
+def list_commands(
+    tx: Transaction,
+    sender: str | None = None,
+    status: str | None = None,
+    command_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    clauses, params = [], []
+    for column, value in (("sender", sender), ("status", status), ("command_id", command_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = tx.execute(
+        "SELECT record_id, sender, command_id, type, status, channel, subject, stream_sequence, "
+        f"received_at, recorded_at, errors, result FROM rm_commands{where} "
+        "ORDER BY recorded_at, record_id LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    ).all()
+    for row in rows:
+        row["errors"] = json.loads(row["errors"])
+        row["result"] = json.loads(row["result"]) if row["result"] else None
+    return rows

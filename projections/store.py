@@ -1,0 +1,126 @@
+"""The SQL database that holds read models: SQLite files or PostgreSQL, one small interface."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+Row = dict[str, Any]
+
+
+class Transaction:
+    """Runs statements written with `?` placeholders on either database."""
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self._cursor = cursor
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Transaction:
+        if self.dialect == "postgres":
+            sql = sql.replace("?", "%s")
+        self._cursor.execute(sql, tuple(params))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self.dialect == "postgres":
+            sql = sql.replace("?", "%s")
+        self._cursor.executemany(sql, [tuple(r) for r in rows])
+
+    def all(self) -> list[Row]:
+        columns = [d[0] for d in self._cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in self._cursor.fetchall()]
+
+    def one(self) -> Row | None:
+        row = self._cursor.fetchone()
+        if row is None:
+            return None
+        columns = [d[0] for d in self._cursor.description or ()]
+        return dict(zip(columns, row, strict=True))
+
+    def scalar(self) -> Any:
+        row = self._cursor.fetchone()
+        return None if row is None else row[0]
+
+
+class ReadModelStore:
+    """A connection per thread; every write happens inside `transaction()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite:///") else "postgres"
+        self._local = threading.local()
+        self._schema: str | None = None
+        if self.dialect == "sqlite":
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            query = parse_qs(urlparse(url).query)
+            schema = (query.get("schema") or [None])[0]
+            if schema and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", schema):
+                raise ValueError(f"invalid schema name {schema!r}")
+            self._schema = schema
+
+    def _connect(self) -> Any:
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+        import psycopg
+
+        parsed = urlparse(self.url)
+        dsn = parsed._replace(query="").geturl()
+        conn = psycopg.connect(dsn, autocommit=True)
+        if self._schema:
+            conn.execute(f"SET search_path TO {self._schema}")
+        return conn
+
+    @property
+    def connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        conn = self.connection
+        if self.dialect == "sqlite":
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(cursor, self.dialect)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        else:
+            with conn.transaction(), conn.cursor() as cursor:
+                yield Transaction(cursor, self.dialect)
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        conn = self.connection
+        if self.dialect == "sqlite":
+            cursor = conn.cursor()
+            cursor.execute("BEGIN")
+            try:
+                yield Transaction(cursor, self.dialect)
+            finally:
+                cursor.execute("COMMIT")
+        else:
+            with conn.transaction(), conn.cursor() as cursor:
+                yield Transaction(cursor, self.dialect)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

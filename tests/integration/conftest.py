@@ -1,0 +1,129 @@
+"""A real nats-server on a free port and a real kadaster, in-process or as separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from adapters.client import KadasterClient
+from adapters.config import Settings, load_settings
+from adapters.nats_server import NatsServer, free_port
+from adapters.runtime import ROLES, Running, started
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(store_dir=tmp_path / "nats", port=free_port(), sync_always=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+def service_settings(nats_url: str, database_url: str, data_dir: Path, **extra: Any) -> Settings:
+    return load_settings(
+        environ={},
+        nats_url=nats_url,
+        database_url=database_url,
+        data_dir=str(data_dir),
+        http_port=0,
+        log_format="json",
+        log_level="warning",
+        **extra,
+    )
+
+
+@pytest.fixture
+async def kadaster(nats_server: NatsServer, database_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    settings = service_settings(nats_server.url, database_url, tmp_path / "data")
+    stop = asyncio.Event()
+    async with started(settings, ROLES, stop) as running:
+        yield running
+
+
+@pytest.fixture
+async def h001(kadaster: Running) -> AsyncIterator[KadasterClient]:
+    client = await KadasterClient.connect(kadaster.nats_url, "hospital/H001")
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def h002(kadaster: Running) -> AsyncIterator[KadasterClient]:
+    client = await KadasterClient.connect(kadaster.nats_url, "hospital/H002")
+    yield client
+    await client.close()
+
+
+class ServiceProcess:
+    """`kadaster <role>` as a separate OS process, so it can be killed with SIGKILL."""
+
+    def __init__(self, role: str, env: dict[str, str], log_path: Path) -> None:
+        self.role = role
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "adapters.cli", self.role], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def process_env(nats_url: str, database_url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KADASTER_")}
+    env.update(
+        KADASTER_NATS_URL=nats_url,
+        KADASTER_DATABASE_URL=database_url,
+        KADASTER_DATA_DIR=str(data_dir),
+        KADASTER_LOG_FORMAT="json",
+        KADASTER_LOG_LEVEL="warning",
+        KADASTER_HTTP_PORT="0",
+    )
+    return env
+
+
+async def wait_for_service(nats_url: str, timeout: float = 30.0, instances: int = 1) -> None:
+    """Ready when `$SRV.PING.kadaster` answers (from `instances` processes)."""
+    nc = await nats.connect(nats_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            inbox = nc.new_inbox()
+            seen: list[bytes] = []
+            sub = await nc.subscribe(inbox, cb=lambda m: _append(seen, m.data))
+            await nc.publish("$SRV.PING.kadaster", b"", reply=inbox)
+            await asyncio.sleep(0.3)
+            await sub.unsubscribe()
+            if len(seen) >= instances:
+                return
+        raise TimeoutError("the kadaster service did not answer $SRV.PING.kadaster")
+    finally:
+        await nc.close()
+
+
+async def _append(seen: list[bytes], data: bytes) -> None:
+    seen.append(data)
