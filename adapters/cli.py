@@ -195,6 +195,19 @@ def cmd_outcome(args: argparse.Namespace) -> int:
     return run_client(args, "fod", work)
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 when this role's dependencies answer: NATS, the event store, and its own endpoints."""
+    from adapters.health import check_health
+
+    settings = settings_or_exit()
+    problems = asyncio.run(check_health(settings, args.role, client_url(args, settings)))
+    for problem in problems:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{args.role}: healthy")
+    return 1 if problems else 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     if args.json:
@@ -275,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     outcome.add_argument("--source", help="the sender, when several used the same id")
     client_options(outcome)
     outcome.set_defaults(func=cmd_outcome)
+
+    health = sub.add_parser("health", help="check that a role's dependencies answer (for container healthchecks)")
+    health.add_argument("role", choices=[*ROLE_HELP, "serve"], help="the role to check")
+    health.add_argument("--nats-url", help="NATS server (default: KADASTER_NATS_URL or the embedded one)")
+    health.set_defaults(func=cmd_health)
 
     config = sub.add_parser("config", help="show the settings in force and every variable")
     config.add_argument("--json", action="store_true")

@@ -114,7 +114,11 @@ async def wait_for_service(nats_url: str, timeout: float = 30.0, instances: int 
         while time.monotonic() < deadline:
             inbox = nc.new_inbox()
             seen: list[bytes] = []
-            sub = await nc.subscribe(inbox, cb=lambda m: _append(seen, m.data))
+
+            async def collect(msg: Any, seen: list[bytes] = seen) -> None:
+                seen.append(msg.data)
+
+            sub = await nc.subscribe(inbox, cb=collect)
             await nc.publish("$SRV.PING.kadaster", b"", reply=inbox)
             await asyncio.sleep(0.3)
             await sub.unsubscribe()
@@ -123,7 +127,3 @@ async def wait_for_service(nats_url: str, timeout: float = 30.0, instances: int 
         raise TimeoutError("the kadaster service did not answer $SRV.PING.kadaster")
     finally:
         await nc.close()
-
-
-async def _append(seen: list[bytes], data: bytes) -> None:
-    seen.append(data)

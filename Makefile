@@ -1,0 +1,55 @@
+# kadaster: `make run` starts the service (embedded NATS + SQLite), `make test` runs the tests.
+# Both create the virtual environment in .venv on first use (Python 3.11 is all that is needed).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint fmt typecheck bench bench-quick reliability lock clean contract
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/kadaster serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not postgres and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check domain services projections adapters tests bench
+	$(BIN)/ruff format --check domain services projections adapters tests bench
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format domain services projections adapters tests bench
+	$(BIN)/ruff check --fix domain services projections adapters tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+contract: $(STAMP)
+	$(BIN)/kadaster contract write
+
+lock: $(STAMP)
+	{ echo "# Exact versions of every dependency (runtime and dev), installed with: pip install -c requirements.lock -e '.[dev]'"; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^kadaster'; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) .kadaster .pytest_cache .mypy_cache .ruff_cache
