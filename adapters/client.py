@@ -126,11 +126,14 @@ class KadasterClient:
             body = json.dumps(envelope).encode()
             for attempt in range(attempts):
                 try:
-                    await self.js.publish(self.command_subject(envelope["type"]), body,
-                                          headers={"Nats-Msg-Id": command_id}, timeout=timeout)
+                    ack = await self.js.publish(self.command_subject(envelope["type"]), body,
+                                                headers={"Nats-Msg-Id": command_id}, timeout=timeout)
                 except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
                     await asyncio.sleep(0.2 * 2**attempt)
                     continue
+                if ack.duplicate:
+                    # The stream already holds this command: its outcome is (or soon will be) recorded.
+                    return await self.outcome_eventually(command_id, timeout=timeout)
                 try:
                     return await asyncio.wait_for(asyncio.shield(arrived), timeout=timeout / 2)
                 except asyncio.TimeoutError:

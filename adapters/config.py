@@ -44,6 +44,9 @@ class Settings(BaseModel):
     jetstream_sync: Literal["always", "default"] = Field(
         default="always", description="Embedded server: fsync every JetStream write (always) or every 2 min."
     )
+    ack_wait_seconds: float = Field(
+        default=15.0, gt=0, description="How long JetStream waits for an ack before redelivering a command."
+    )
     ingest_batch: int = Field(default=256, ge=1, le=10_000, description="Messages taken from the stream per batch.")
     log_format: Literal["auto", "json", "console"] = Field(default="auto", description="auto: console on a terminal.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")

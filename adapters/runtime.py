@@ -111,7 +111,7 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await ensure_streams(js, settings.stream_replicas, settings.duplicate_window_seconds)
-        await ensure_ingest_consumer(js)
+        await ensure_ingest_consumer(js, settings.ack_wait_seconds)
 
         register = await loop.run_in_executor(None, open_register, settings)
         stack.callback(register.close)
