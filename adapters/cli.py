@@ -28,7 +28,7 @@ ROLE_HELP = {
     "rpc": "answer real-time MID-ID requests (kadaster.rpc.hospital.<id>.midid.issue)",
     "projector": "keep the read models up to date from the event store",
     "relay": "publish every recorded domain event once on kadaster.evt.<aggregate>.<event>",
-    "api": "answer queries over NATS (kadaster.query.>)",
+    "api": "answer queries over NATS (kadaster.query.>) and the read-only HTTP API",
 }
 
 
@@ -293,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("role", choices=[*ROLE_HELP, "serve"], help="the role to check")
     health.add_argument("--nats-url", help="NATS server (default: KADASTER_NATS_URL or the embedded one)")
     health.set_defaults(func=cmd_health)
+
+    from adapters.contract_docs import add_contract_commands
+
+    add_contract_commands(sub)
 
     config = sub.add_parser("config", help="show the settings in force and every variable")
     config.add_argument("--json", action="store_true")

@@ -18,7 +18,7 @@ async def check_health(settings: Settings, role: str, nats_url: str, timeout: fl
     if settings.nats_creds:
         options["user_credentials"] = str(settings.nats_creds)
     try:
-        nc = await nats.connect(nats_url.split(","), **options)  # type: ignore[arg-type]
+        nc = await nats.connect(nats_url.split(","), **options)
     except Exception as error:
         return [f"NATS at {nats_url} unreachable: {error}"]
     try:

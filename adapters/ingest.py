@@ -29,22 +29,18 @@ def to_inbound(msg: Msg) -> Inbound:
     )
 
 
-async def publish_outcome(js: JetStreamContext, handled: Handled, msg_id: str) -> None:
-    await js.publish(
-        handled.outcome_subject,
-        json.dumps(handled.outcome).encode(),
-        headers={"Nats-Msg-Id": msg_id},
-    )
-
-
 async def settle(js: JetStreamContext, msgs: list[Msg], handled: list[Handled]) -> None:
-    """Outcomes first (deduplicated per stream message), acks only after them."""
-    await asyncio.gather(
-        *(
-            publish_outcome(js, h, f"outcome:{CMD_STREAM}:{m.metadata.sequence.stream}")
-            for m, h in zip(msgs, handled, strict=True)
+    """Outcomes first (deduplicated per stream message), acks only after they are stored."""
+    acks = []
+    for msg, result in zip(msgs, handled, strict=True):
+        acks.append(
+            await js.publish_async(
+                result.outcome_subject,
+                json.dumps(result.outcome).encode(),
+                headers={"Nats-Msg-Id": f"outcome:{CMD_STREAM}:{msg.metadata.sequence.stream}"},
+            )
         )
-    )
+    await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
     for msg in msgs:
         await msg.ack()
 

@@ -81,13 +81,8 @@ class KadasterService:
             log.exception("rpc_failed", subject=request.subject)
             await request.respond_error("503", "the register could not record the request; retry with the same id")
             return
-        payload = json.dumps(handled.outcome).encode()
-        await request.respond(payload)
-        key = f"outcome:rpc:{handled.outcome.get('source')}:{handled.outcome.get('command_id')}"
-        try:
-            await self.js.publish(handled.outcome_subject, payload, headers={"Nats-Msg-Id": key})
-        except Exception:
-            log.warning("rpc_outcome_not_published", command_id=handled.outcome.get("command_id"))
+        # The reply is the outcome; it is also kept in the event store (query `outcome`).
+        await request.respond(json.dumps(handled.outcome).encode())
 
     async def query(self, request: Request) -> None:
         assert self.queries is not None

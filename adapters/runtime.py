@@ -16,10 +16,12 @@ from nats.js import JetStreamContext
 
 from adapters.config import Settings
 from adapters.gateway import CommandGateway
+from adapters.http_api import create_app, run_http
 from adapters.ingest import run_ingest
 from adapters.nats_server import NatsServer
 from adapters.nats_service import KadasterService
 from adapters.relay import run_relay
+from adapters.round_queries import ROUND_QUERIES
 from adapters.streams import ensure_ingest_consumer, ensure_streams
 from projections.command_log import CommandLog
 from projections.mid_id_register import MidIdRegister
@@ -47,7 +49,7 @@ def open_register(settings: Settings) -> Register:
 def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector, Queries]:
     store = ReadModelStore(settings.read_model_url)
     projector = Projector(register, store, all_projections())
-    return store, projector, Queries(register, store, projector)
+    return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES)
 
 
 @dataclass
@@ -107,7 +109,7 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
             options.update(user=settings.nats_user, password=settings.nats_password)
         if settings.nats_creds:
             options["user_credentials"] = str(settings.nats_creds)
-        nc = await nats.connect(nats_url.split(","), **options)  # type: ignore[arg-type]
+        nc = await nats.connect(nats_url.split(","), **options)
         stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await ensure_streams(js, settings.stream_replicas, settings.duplicate_window_seconds)
@@ -140,6 +142,15 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         if roles & {"rpc", "api"}:
             await service.start()
             stack.push_async_callback(service.stop)
+        if "api" in roles and settings.http_port:
+            assert running.queries is not None
+            http = asyncio.create_task(
+                run_http(create_app(running.queries), settings.http_host, settings.http_port, stop)
+            )
+            # A port that cannot be bound stops the process at once instead of at shutdown.
+            http.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
+            running.tasks.append(http)
+            log.info("http_api_started", url=f"http://{settings.http_host}:{settings.http_port}")
 
         async def finish_tasks() -> None:
             stop.set()

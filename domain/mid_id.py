@@ -58,12 +58,14 @@ class MidIdRecord(Aggregate):
         note: str | None,
         source: str,
         command_id: str,
+        legacy_ref: str | None = None,
     ) -> None:
         self.mid_id = mid_id
         self.sequence = sequence
         self.institution = institution
         self.modality = modality
         self.note = note
+        self.legacy_ref = legacy_ref
         self.status = ISSUED
         self.device_id: UUID | None = None
         self.cancel_reason: str | None = None
@@ -84,6 +86,28 @@ class MidIdRecord(Aggregate):
             institution=institution,
             modality=modality.value,
             note=note,
+            source=source,
+            command_id=command_id,
+        )
+
+    @classmethod
+    def backfill(
+        cls,
+        number: MidId,
+        institution: str,
+        modality: Modality,
+        legacy_ref: str,
+        source: str,
+        command_id: str,
+    ) -> MidIdRecord:
+        """Issued by the FOD itself to a device the kadaster knew before MID-IDs existed."""
+        return cls(
+            mid_id=str(number),
+            sequence=number.sequence,
+            institution=institution,
+            modality=modality.value,
+            note=None,
+            legacy_ref=legacy_ref,
             source=source,
             command_id=command_id,
         )
@@ -149,3 +173,21 @@ class MidIdRecord(Aggregate):
     def _link(self, device_id: UUID, source: str, command_id: str) -> None:
         self.status = LINKED
         self.device_id = device_id
+
+
+def legacy_ref_id(institution: str, legacy_ref: str) -> UUID:
+    return stable_id("legacy-ref", f"{institution}\x1f{legacy_ref}")
+
+
+class LegacyRef(Aggregate):
+    """The FOD's pre-MID-ID reference of a device, so that backfilling it twice issues one MID-ID."""
+
+    @staticmethod
+    def create_id(institution: str, legacy_ref: str) -> UUID:
+        return legacy_ref_id(institution, legacy_ref)
+
+    @event("Assigned")
+    def __init__(self, institution: str, legacy_ref: str, mid_id: str, source: str, command_id: str) -> None:
+        self.institution = institution
+        self.legacy_ref = legacy_ref
+        self.mid_id = mid_id

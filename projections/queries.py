@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +48,13 @@ class Queries:
     """Answers queries from read models (after they caught up with the store) or the store itself."""
 
     def __init__(self, register: Any, store: ReadModelStore, projector: Projector | None = None,
-                 freshness_timeout: float = 2.0) -> None:
+                 freshness_timeout: float = 2.0, extra: Sequence[QuerySpec] = ()) -> None:
+        """`extra`: queries answered by outer layers (the wiring adds the allocation rounds')."""
         self.register = register
         self.store = store
         self.projector = projector
         self.freshness_timeout = freshness_timeout
-        self.specs: dict[str, QuerySpec] = {spec.name: spec for spec in QUERIES}
+        self.specs: dict[str, QuerySpec] = {spec.name: spec for spec in (*QUERIES, *extra)}
 
     def run(self, name: str, filters: dict[str, Any] | None, institution: str | None = None) -> Any:
         """`institution` set means a hospital asks: it sees only its own data."""

@@ -60,14 +60,14 @@ class ReadModelStore:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         else:
             query = parse_qs(urlparse(url).query)
-            schema = (query.get("schema") or [None])[0]
+            schema = next(iter(query.get("schema", [])), None)
             if schema and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", schema):
                 raise ValueError(f"invalid schema name {schema!r}")
             self._schema = schema
 
     def _connect(self) -> Any:
         if self.dialect == "sqlite":
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30, isolation_level=None,
+            conn: Any = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")

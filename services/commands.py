@@ -79,8 +79,8 @@ Handler = Callable[[UnitOfWork, Any, Cause], Result]
 
 @dataclass(frozen=True)
 class CommandSpec:
-    type: str
     model: type[CommandData]
+    type: str
     senders: frozenset[str]
     handler: Handler
     summary: str
@@ -99,7 +99,7 @@ def command(
     ) -> Callable[[UnitOfWork, D, Cause], Result]:
         if type_ in CATALOGUE:
             raise ValueError(f"command type {type_} registered twice")
-        CATALOGUE[type_] = CommandSpec(type_, model, frozenset(senders), handler, summary)
+        CATALOGUE[type_] = CommandSpec(model, type_, frozenset(senders), handler, summary)
         return handler
 
     return register

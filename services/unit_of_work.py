@@ -45,7 +45,7 @@ class UnitOfWork:
             loaded: Any = self.register.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
-        return loaded  # type: ignore[no-any-return]
+        return loaded
 
     def commit_command(self) -> None:
         for aggregate_id, aggregate in self._working.items():

@@ -106,7 +106,7 @@ def process_env(nats_url: str, database_url: str, data_dir: Path) -> dict[str, s
     return env
 
 
-async def wait_for_service(nats_url: str, timeout: float = 30.0, instances: int = 1) -> None:
+async def wait_for_service(nats_url: str, timeout: float = 90.0, instances: int = 1) -> None:
     """Ready when `$SRV.PING.kadaster` answers (from `instances` processes)."""
     nc = await nats.connect(nats_url)
     try:
