@@ -221,6 +221,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nats-url", help="NATS server of the running service (default: KADASTER_NATS_URL, "
+                   "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kadaster", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -229,10 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def client_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--nats-url", help="NATS server of the running service (default: KADASTER_NATS_URL, "
-                       "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)")
-        p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+    client_options = add_client_options
 
     serve = sub.add_parser("serve", help="run every role in one process (embedded NATS and SQLite by default)",
                            description="Runs ingest, rpc, projector, relay and api together. Stops cleanly on "
@@ -294,9 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--nats-url", help="NATS server (default: KADASTER_NATS_URL or the embedded one)")
     health.set_defaults(func=cmd_health)
 
+    from adapters.cli_rounds import add_round_commands
     from adapters.contract_docs import add_contract_commands
 
     add_contract_commands(sub)
+    add_round_commands(sub)
 
     config = sub.add_parser("config", help="show the settings in force and every variable")
     config.add_argument("--json", action="store_true")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,8 +28,7 @@ from domain.allocation_policies import (
     rank_provinces,
     top_share_of,
 )
-
-SHARED_DATA = Path("/work/shared/data")
+from tests.conftest import SHARED_DATA
 
 # Populations: roughly those of 1 January 2023. Device counts are illustrative, chosen so that
 # Limburg has the lowest NMR-index and Antwerpen the second-lowest, as in the 2024 answer.

@@ -7,7 +7,6 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,7 +17,7 @@ from domain.allocation_round import INTENT_TO_REFUSE, round_aggregate_id
 from domain.errors import DomainError
 from services.register import Register
 from services.rounds import list_rounds, ranking, series_commands, show_round, verify_rounds
-from tests.conftest import Sender
+from tests.conftest import SHARED_DATA, Sender
 from tests.domain.test_allocation_policies import (
     PROVINCES_2023,
     PUBLISHED_2024,
@@ -26,7 +25,6 @@ from tests.domain.test_allocation_policies import (
     applications_2024,
 )
 
-SHARED_DATA = Path("/work/shared/data")
 ROUND_2024 = "nmr-2023"
 OPENED = "2023-10-15T09:00:00+02:00"
 APPLIED = "2023-12-01T09:00:00Z"
