@@ -162,6 +162,8 @@ class CommandProcessor:
             document = json.loads(body)
         except (UnicodeDecodeError, ValueError) as error:
             raise Rejection(ErrorDetail("malformed", f"not UTF-8 JSON: {error}")) from None
+        except RecursionError:
+            raise Rejection(ErrorDetail("malformed", "JSON nested too deeply")) from None
         if not isinstance(document, dict):
             raise Rejection(ErrorDetail("malformed", "a CloudEvents envelope is a JSON object"))
         try:
