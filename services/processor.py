@@ -284,7 +284,7 @@ class CommandProcessor:
             detail = ErrorDetail("internal_error", f"the register could not handle this command: {type(error).__name__}")
             return Outcome.rejected(item.command_id, sender, item.command_type, [detail]).model_dump(mode="json")
         uow.commit_command()
-        bound.info("command_accepted", result=result)
+        bound.debug("command_accepted", result=result)
         return Outcome.accepted(item.envelope.id, sender, item.spec.type, result).model_dump(mode="json")
 
     def _stored_outcome(self, key: uuid.UUID) -> dict[str, Any] | None:

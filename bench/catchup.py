@@ -1,0 +1,91 @@
+"""Projection catch-up: building every read model from a stored log, against bare read-and-deserialise."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from adapters.runtime import all_projections
+from bench.common import Figure, database, issue_envelope
+from projections.projector import Projector
+from projections.store import ReadModelStore
+from services.processor import CommandProcessor, Inbound
+from services.register import Register, event_store_env
+
+
+def fill(register: Register, commands: int) -> None:
+    """A log of MID-ID issuance and cancellation, recorded through the real pipeline in batches."""
+    processor = CommandProcessor(register)
+    batch: list[Inbound] = []
+    for i in range(commands):
+        subject, body, _ = issue_envelope(i)
+        batch.append(Inbound(body, subject, stream_sequence=i + 1))
+        if len(batch) == 500:
+            processor.process(batch)
+            batch = []
+    if batch:
+        processor.process(batch)
+    cancels = []
+    for i in range(0, commands, 10):
+        institution = f"H{i % 50:03d}"
+        from domain.identifiers import MidId
+
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": f"cancel-{i}",
+                "source": f"hospital/{institution}",
+                "type": "midid.cancel",
+                "data": {"mid_id": str(MidId(i + 1)), "reason": "bench"},
+            }
+        )
+        cancels.append(Inbound(body.encode(), f"kadaster.cmd.hospital.{institution}.midid.cancel"))
+    for start in range(0, len(cancels), 500):
+        processor.process(cancels[start : start + 500])
+
+
+def bare_read(register: Register) -> tuple[int, float]:
+    started = time.perf_counter()
+    position, count = 0, 0
+    while True:
+        page = register.recorder.select_notifications(start=position, limit=1000, inclusive_of_start=False)
+        if not page:
+            break
+        for notification in page:
+            register.mapper.to_domain_event(notification)
+        count += len(page)
+        position = page[-1].id
+    return count, count / (time.perf_counter() - started)
+
+
+def projected(register: Register, read_model_url: str) -> tuple[int, float]:
+    store = ReadModelStore(read_model_url)
+    projector = Projector(register, store, all_projections())
+    started = time.perf_counter()
+    applied = projector.catch_up()
+    rate = applied / (time.perf_counter() - started)
+    store.close()
+    return applied, rate
+
+
+def measure(kind: str, commands: int) -> list[Figure]:
+    with database(kind) as url, tempfile.TemporaryDirectory() as directory:
+        register = Register(env=event_store_env(url))
+        fill(register, commands)
+        events, bare = bare_read(register)
+        read_models = f"sqlite:///{Path(directory) / 'rm.db'}" if kind == "sqlite" else url
+        applied, ours = projected(register, read_models)
+        register.close()
+    return [
+        Figure(
+            f"projection catch-up {kind} ({events} events)",
+            "events/s",
+            ours,
+            bare,
+            "bare read + deserialise",
+            ">= 0.5 x",
+            extra={"applied": applied},
+        )
+    ]

@@ -1,0 +1,112 @@
+"""What every benchmark needs: a nats-server, a fresh event store, commands to send, percentiles."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.nats_server import NatsServer, free_port
+
+POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class Figure:
+    """One line of the table: the kadaster's figure, its baseline, and the target on their ratio."""
+
+    name: str
+    unit: str
+    value: float
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""
+    higher_is_better: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.value / self.baseline
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "value": round(self.value, 3),
+            "baseline": None if self.baseline is None else round(self.baseline, 3),
+            "baseline_name": self.baseline_name,
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "target": self.target,
+            **self.extra,
+        }
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "p50": percentile(samples, 50),
+        "p99": percentile(samples, 99),
+        "p99.9": percentile(samples, 99.9),
+        "mean": statistics.fmean(samples) if samples else float("nan"),
+    }
+
+
+@contextmanager
+def nats_server(sync_always: bool = True) -> Iterator[NatsServer]:
+    with tempfile.TemporaryDirectory(prefix="kadaster-bench-nats-") as directory:
+        server = NatsServer(store_dir=Path(directory), port=free_port(), sync_always=sync_always)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A fresh SQLite file or PostgreSQL schema, removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="kadaster-bench-db-") as directory:
+            yield f"sqlite:///{Path(directory) / 'kadaster.db'}"
+        return
+    import psycopg
+
+    schema = f"kadaster_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_DSN}?schema={schema}"
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def issue_envelope(i: int, hospitals: int = 50) -> tuple[str, bytes, str]:
+    institution = f"H{i % hospitals:03d}"
+    command_id = f"bench-{i}"
+    body = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": command_id,
+            "source": f"hospital/{institution}",
+            "type": "midid.issue",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {"modality": "CT"},
+        }
+    ).encode()
+    return f"kadaster.cmd.hospital.{institution}.midid.issue", body, command_id

@@ -1,0 +1,137 @@
+"""Ingest throughput: the whole path against a bare pull-and-ack consumer and a naive pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import nats
+from eventsourcing.domain import Aggregate, event
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from adapters.gateway import CommandGateway
+from adapters.ingest import handle_batch
+from adapters.streams import CMD_STREAM, INGEST_CONSUMER, ensure_ingest_consumer, ensure_streams
+from bench.common import Figure, database, issue_envelope, nats_server
+from services.processor import CommandProcessor
+from services.register import Register, event_store_env
+
+BATCH = 256
+
+
+class NaiveRecord(Aggregate):
+    """What a straightforward pipeline stores: one aggregate per message."""
+
+    @event("Received")
+    def __init__(self, body: str) -> None:
+        self.body = body
+
+
+async def publish_all(js: JetStreamContext, count: int) -> None:
+    acks = []
+    for i in range(count):
+        subject, body, command_id = issue_envelope(i)
+        acks.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": command_id}))
+        if len(acks) >= 2000:
+            await asyncio.gather(*acks)
+            acks = []
+    await asyncio.gather(*acks)
+
+
+async def consumer(js: JetStreamContext, name: str) -> Any:
+    await js.add_consumer(
+        CMD_STREAM,
+        ConsumerConfig(
+            durable_name=name, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000, ack_wait=120
+        ),
+    )
+    return await js.pull_subscribe_bind(durable=name, stream=CMD_STREAM)
+
+
+async def drain(subscription: Any, count: int, handle: Any) -> float:
+    done = 0
+    started = time.perf_counter()
+    while done < count:
+        try:
+            msgs = await subscription.fetch(BATCH, timeout=2)
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            continue
+        await handle(msgs)
+        done += len(msgs)
+    return count / (time.perf_counter() - started)
+
+
+async def bare_rate(js: JetStreamContext, count: int) -> float:
+    async def ack_all(msgs: list[Any]) -> None:
+        for msg in msgs:
+            await msg.ack()
+
+    return await drain(await consumer(js, "bench-bare"), count, ack_all)
+
+
+async def naive_rate(js: JetStreamContext, count: int, url: str) -> float:
+    register = Register(env=event_store_env(url))
+    loop = asyncio.get_running_loop()
+
+    async def save_and_ack_each(msgs: list[Any]) -> None:
+        for msg in msgs:
+            document = json.loads(msg.data)
+            await loop.run_in_executor(None, register.save, NaiveRecord(body=json.dumps(document)))
+            await msg.ack()
+
+    try:
+        return await drain(await consumer(js, "bench-naive"), count, save_and_ack_each)
+    finally:
+        register.close()
+
+
+async def kadaster_rate(js: JetStreamContext, count: int, url: str) -> float:
+    register = Register(env=event_store_env(url))
+    gateway = CommandGateway(CommandProcessor(register))
+    await ensure_ingest_consumer(js)
+    subscription = await js.pull_subscribe_bind(durable=INGEST_CONSUMER, stream=CMD_STREAM)
+
+    async def whole_path(msgs: list[Any]) -> None:
+        await handle_batch(js, gateway, msgs)
+
+    try:
+        return await drain(subscription, count, whole_path)
+    finally:
+        await gateway.close()
+        register.close()
+
+
+async def measure(kind: str, count: int, sync_always: bool = True) -> list[Figure]:
+    with nats_server(sync_always) as server:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await ensure_streams(js, replicas=1)
+        await publish_all(js, count)
+        bare = await bare_rate(js, count)
+        with database(kind) as url:
+            naive = await naive_rate(js, max(count // 5, 200), url)
+        with database(kind) as url:
+            ours = await kadaster_rate(js, count, url)
+        await nc.close()
+    bare_target, naive_target = (0.35, 4.0) if kind == "sqlite" else (0.25, 4.0)
+    return [
+        Figure(
+            f"ingest {kind} vs bare pull+ack",
+            "cmd/s",
+            ours,
+            bare,
+            "bare nats-py pull+ack",
+            f">= {bare_target} x",
+        ),
+        Figure(
+            f"ingest {kind} vs naive pipeline",
+            "cmd/s",
+            ours,
+            naive,
+            "one save + one ack per message",
+            f">= {naive_target} x",
+        ),
+    ]
