@@ -36,6 +36,8 @@ class Settings(BaseModel):
     )
     http_host: str = Field(default="127.0.0.1", description="Address of the read-only HTTP API.")
     http_port: int = Field(default=8321, ge=0, le=65535, description="Port of the read-only HTTP API (0: off).")
+    metrics_port: int = Field(default=0, ge=0, le=65535,
+                              description="Prometheus /metrics port for this process (0: only on the HTTP API).")
     nats_user: str | None = Field(default=None, description="NATS user name of this service.")
     nats_password: str | None = Field(default=None, description="NATS password of this service.")
     nats_creds: Path | None = Field(default=None, description="NATS credentials file of this service.")

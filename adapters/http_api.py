@@ -14,10 +14,11 @@ import structlog
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters import metrics
 from adapters.contract_docs import COMMON_QUERY_FILTERS, CONTRACT_VERSION, QueryErrors, query_filters_schema
 from domain.errors import DomainError
 from domain.identifiers import Source
@@ -309,6 +310,11 @@ def create_app(queries: Queries, ready_lag: int = DEFAULT_READY_LAG) -> FastAPI:
         "hospital queries",
         methods=("GET", "POST"),
     )
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this process",
+             response_class=PlainTextResponse)
+    async def prometheus_metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

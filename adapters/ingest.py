@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from adapters import metrics
 from adapters.gateway import CommandGateway
 from adapters.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
 from services.processor import STREAM, Handled, Inbound
@@ -68,6 +70,7 @@ async def run_ingest(
 
 
 async def handle_batch(js: JetStreamContext, gateway: CommandGateway, msgs: list[Msg]) -> None:
+    began = time.perf_counter()
     inbounds = [to_inbound(m) for m in msgs]
     try:
         handled = await gateway.process(inbounds)
@@ -84,6 +87,9 @@ async def handle_batch(js: JetStreamContext, gateway: CommandGateway, msgs: list
                 log.exception("ingest_message_failed", stream_sequence=msg.metadata.sequence.stream)
         return
     await settle(js, msgs, handled)
+    metrics.count(handled)
+    metrics.INGEST_BATCH.observe(len(msgs))
+    metrics.INGEST_SECONDS.observe(time.perf_counter() - began)
     log.debug("ingest_batch", size=len(msgs), duplicates=sum(h.duplicate for h in handled))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import structlog
@@ -13,6 +14,7 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
 
+from adapters import metrics
 from adapters.gateway import CommandGateway
 from projections.queries import Queries, QueryError
 from services.processor import RPC, Inbound
@@ -75,6 +77,7 @@ class KadasterService:
         assert self.gateway is not None
         headers = request.headers or {}
         inbound = Inbound(body=request.data, subject=request.subject, channel=RPC, msg_id=headers.get("Nats-Msg-Id"))
+        began = time.perf_counter()
         try:
             handled = await self.gateway.submit(inbound)
         except Exception:
@@ -83,6 +86,8 @@ class KadasterService:
             return
         # The reply is the outcome; it is also kept in the event store (query `outcome`).
         await request.respond(json.dumps(handled.outcome).encode())
+        metrics.RPC_SECONDS.observe(time.perf_counter() - began)
+        metrics.count([handled])
 
     async def query(self, request: Request) -> None:
         assert self.queries is not None

@@ -14,6 +14,7 @@ from eventsourcing.persistence import Notification, Tracking
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from adapters import metrics
 from adapters.streams import EVT_STREAM
 
 from services.register import Register
@@ -90,6 +91,8 @@ async def run_relay(js: JetStreamContext, register: Register, stop: asyncio.Even
             await asyncio.sleep(1.0)
             continue
         position = notifications[-1].id
+        head = await loop.run_in_executor(None, recorder.max_notification_id)
+        metrics.RELAY_LAG.set(max(0, (head or 0) - position))
         # A crash before this line is covered on restart by last_published_position().
         await loop.run_in_executor(None, recorder.insert_tracking, Tracking(RELAY_TRACKING, position))
     log.info("relay_stopped", position=position)

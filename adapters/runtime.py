@@ -14,6 +14,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from adapters import metrics
 from adapters.config import Settings
 from adapters.gateway import CommandGateway
 from adapters.http_api import create_app, run_http
@@ -66,12 +67,20 @@ class Running:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+def record_lag(projector: Projector) -> None:
+    head = projector.head()
+    metrics.EVENT_STORE_POSITION.set(head)
+    for projection in projector.projections:
+        metrics.PROJECTION_LAG.labels(projection.name).set(head - projector.position(projection.name))
+
+
 async def projector_loop(projector: Projector, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadaster-projector") as executor:
         while not stop.is_set():
             try:
                 applied = await loop.run_in_executor(executor, projector.catch_up)
+                await loop.run_in_executor(executor, record_lag, projector)
             except Exception:
                 log.exception("projector_failed")
                 applied = 0
@@ -159,6 +168,9 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
                     await asyncio.wait_for(task, timeout=10)
 
         stack.push_async_callback(finish_tasks)
+        if settings.metrics_port:
+            metrics.serve_metrics(settings.metrics_port, settings.http_host)
+            log.info("metrics_started", url=f"http://{settings.http_host}:{settings.metrics_port}/metrics")
         log.info("kadaster_ready", roles=sorted(roles), nats=nats_url, database=_redacted(settings.event_store_url))
         yield running
 

@@ -103,3 +103,14 @@ async def test_many_concurrent_requests_each_get_one_distinct_mid_id(h001: Kadas
     assert len(set(numbers)) == 200
     repeated = await asyncio.gather(*(h001.issue_mid_id("CT", command_id=f"burst-{i}") for i in range(200)))
     assert [o["result"]["mid_id"] for o in repeated] == numbers
+
+
+async def test_metrics_count_commands_by_type_and_status(kadaster: Running, h001: KadasterClient) -> None:
+    from adapters.metrics import exposition
+
+    await h001.issue_mid_id("CT")
+    await h001.issue_mid_id("x-ray")
+    text = exposition().decode()
+    assert 'kadaster_commands_total{channel="rpc",code="",status="accepted",type="midid.issue"}' in text
+    assert 'code="modality_not_in_scope",status="rejected"' in text
+    assert "kadaster_rpc_seconds_count" in text

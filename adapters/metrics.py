@@ -1,0 +1,50 @@
+"""Prometheus metrics of every role: commands, batches, lags and RPC latency."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+from services.processor import Handled
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+COMMANDS = Counter(
+    "kadaster_commands_total", "Commands handled, by type, status and first error code",
+    ["type", "status", "code", "channel"], registry=REGISTRY,
+)
+DUPLICATES = Counter("kadaster_commands_duplicate_total", "Commands received again (first outcome returned)",
+                     ["channel"], registry=REGISTRY)
+INGEST_BATCH = Histogram("kadaster_ingest_batch_size", "Messages per ingest batch",
+                         buckets=(1, 2, 5, 10, 25, 50, 100, 256, 512, 1024), registry=REGISTRY)
+INGEST_SECONDS = Histogram("kadaster_ingest_batch_seconds", "Time from fetch to ack of one ingest batch",
+                           registry=REGISTRY)
+RPC_SECONDS = Histogram("kadaster_rpc_seconds", "MID-ID request latency inside the service",
+                        buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)
+PROJECTION_LAG = Gauge("kadaster_projection_lag_events", "Events recorded but not yet in a read model",
+                       ["projection"], registry=REGISTRY)
+RELAY_LAG = Gauge("kadaster_relay_lag_events", "Events recorded but not yet published on KADASTER_EVT",
+                  registry=REGISTRY)
+EVENT_STORE_POSITION = Gauge("kadaster_event_store_position", "Newest notification id in the event store",
+                             registry=REGISTRY)
+
+
+def count(handled: Iterable[Handled]) -> None:
+    for result in handled:
+        if result.duplicate:
+            DUPLICATES.labels(result.inbound.channel).inc()
+            continue
+        outcome = result.outcome
+        errors = outcome.get("errors") or []
+        code = errors[0]["code"] if errors else ""
+        COMMANDS.labels(outcome.get("type") or "", outcome["status"], code, result.inbound.channel).inc()
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """For roles without the HTTP API: a plain Prometheus endpoint."""
+    start_http_server(port, addr=host, registry=REGISTRY)
