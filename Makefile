@@ -43,6 +43,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability.campaign
+
 contract: $(STAMP)
 	$(BIN)/kadaster contract write
 

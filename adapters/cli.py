@@ -115,11 +115,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     roles = ROLES if args.command == "serve" else (args.command,)
     try:
-        asyncio.run(serve(settings, roles))
+        clean = asyncio.run(serve(settings, roles))
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"kadaster: {error}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if clean else 1
 
 
 def cmd_midid_issue(args: argparse.Namespace) -> int:

@@ -59,6 +59,11 @@ async def run_ingest(
             continue
         except nats.errors.ConnectionClosedError:
             break
+        except Exception:
+            # NATS is reconnecting or JetStream has no leader for a moment.
+            log.warning("ingest_fetch_failed", exc_info=True)
+            await asyncio.sleep(0.5)
+            continue
         try:
             await handle_batch(js, gateway, msgs)
         except Exception:

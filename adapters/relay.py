@@ -67,34 +67,18 @@ async def run_relay(js: JetStreamContext, register: Register, stop: asyncio.Even
     position = max(tracked, await last_published_position(js))
     log.info("relay_started", position=position)
     while not stop.is_set():
-        notifications = await loop.run_in_executor(
-            None, lambda: recorder.select_notifications(start=position, limit=batch, inclusive_of_start=False)
-        )
-        if not notifications:
+        try:
+            position, relayed = await relay_once(js, register, position, batch)
+        except Exception:
+            # The event store or NATS is away for a moment: nothing was tracked, try again.
+            log.exception("relay_failed", position=position)
+            await asyncio.sleep(1.0)
+            continue
+        if not relayed:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=0.1)
             except asyncio.TimeoutError:
                 pass
-            continue
-        try:
-            # Sent in log order on one connection, acknowledged together: consumers see each
-            # aggregate's events in sequence without one round trip per event.
-            acks = []
-            for notification in notifications:
-                if notification.topic.startswith(NOT_RELAYED):
-                    continue
-                subject, body, event_id = event_message(register, notification)
-                acks.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": event_id}))
-            await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
-        except Exception:
-            log.exception("relay_publish_failed", position=position)
-            await asyncio.sleep(1.0)
-            continue
-        position = notifications[-1].id
-        head = await loop.run_in_executor(None, recorder.max_notification_id)
-        metrics.RELAY_LAG.set(max(0, (head or 0) - position))
-        # A crash before this line is covered on restart by last_published_position().
-        await loop.run_in_executor(None, recorder.insert_tracking, Tracking(RELAY_TRACKING, position))
     log.info("relay_stopped", position=position)
 
 
@@ -108,3 +92,29 @@ async def last_published_position(js: JetStreamContext) -> int:
     except NotFoundError:
         return 0
     return int(json.loads(message.data or b"{}").get("position", 0))
+
+
+async def relay_once(js: JetStreamContext, register: Register, position: int, batch: int) -> tuple[int, int]:
+    """Publishes the next batch and tracks it; returns the new position and how many were read."""
+    loop = asyncio.get_running_loop()
+    recorder = register.process_recorder
+    notifications = await loop.run_in_executor(
+        None, lambda: recorder.select_notifications(start=position, limit=batch, inclusive_of_start=False)
+    )
+    if not notifications:
+        return position, 0
+    # Sent in log order on one connection, acknowledged together: consumers see each
+    # aggregate's events in sequence without one round trip per event.
+    acks = []
+    for notification in notifications:
+        if notification.topic.startswith(NOT_RELAYED):
+            continue
+        subject, body, event_id = event_message(register, notification)
+        acks.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": event_id}))
+    await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
+    position = notifications[-1].id
+    # A crash before this line is covered on restart by last_published_position().
+    await loop.run_in_executor(None, recorder.insert_tracking, Tracking(RELAY_TRACKING, position))
+    head = await loop.run_in_executor(None, recorder.max_notification_id)
+    metrics.RELAY_LAG.set(max(0, (head or 0) - position))
+    return position, len(notifications)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -33,18 +35,39 @@ from services.processor import CommandProcessor
 from services.register import Register, event_store_env
 
 log = structlog.get_logger("kadaster.runtime")
+T = TypeVar("T")
 
 ROLES = ("ingest", "rpc", "projector", "relay", "api")
 
 
 def all_projections() -> list[Projection]:
-    return [MidIdRegister(), CommandLog()]
+    from projections.audit_history import AuditHistory
+    from projections.capacity import Capacity
+    from projections.discrepancies import Discrepancies
+    from projections.kadaster_view import KadasterView
+
+    return [MidIdRegister(), CommandLog(), KadasterView(), AuditHistory(), Discrepancies(), Capacity()]
 
 
 def open_register(settings: Settings) -> Register:
     if settings.event_store_url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Register(env=event_store_env(settings.event_store_url))
+
+
+def with_retries(what: str, attempt: Callable[[], T], timeout: float = 60.0) -> T:
+    """The database may still be starting, or another role may be creating the same tables."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return attempt()
+        except Exception as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("startup_retry", what=what, error=f"{type(error).__name__}: {error}"[:300])
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
 
 
 def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector, Queries]:
@@ -65,6 +88,7 @@ class Running:
     queries: Queries | None = None
     projector: Projector | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    failed: bool = False
 
 
 def record_lag(projector: Projector) -> None:
@@ -124,7 +148,7 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         await ensure_streams(js, settings.stream_replicas, settings.duplicate_window_seconds)
         await ensure_ingest_consumer(js, settings.ack_wait_seconds)
 
-        register = await loop.run_in_executor(None, open_register, settings)
+        register = await loop.run_in_executor(None, with_retries, "event store", lambda: open_register(settings))
         stack.callback(register.close)
         running = Running(settings, nats_url, register, nc, js)
 
@@ -133,7 +157,9 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
             gateway = CommandGateway(CommandProcessor(register), max_batch=settings.ingest_batch)
             stack.push_async_callback(gateway.close)
         if roles & {"projector", "api"}:
-            store, projector, queries = await loop.run_in_executor(None, open_read_side, settings, register)
+            store, projector, queries = await loop.run_in_executor(
+                None, with_retries, "read models", lambda: open_read_side(settings, register)
+            )
             stack.callback(store.close)
             running.projector, running.queries = projector, queries
             if "projector" in roles:
@@ -160,6 +186,16 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
             http.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
             running.tasks.append(http)
             log.info("http_api_started", url=f"http://{settings.http_host}:{settings.http_port}")
+
+        def role_died(task: asyncio.Task[None]) -> None:
+            # A role whose loop ended by an error stops the process: its supervisor restarts it.
+            if not task.cancelled() and task.exception() is not None:
+                log.error("role_failed", task=task.get_name(), error=repr(task.exception()))
+                running.failed = True
+                stop.set()
+
+        for task in running.tasks:
+            task.add_done_callback(role_died)
 
         async def finish_tasks() -> None:
             stop.set()
@@ -194,8 +230,8 @@ def _redacted(url: str) -> str:
     return url
 
 
-async def serve(settings: Settings, roles: Iterable[str], on_ready: Callable[[Running], None] | None = None) -> None:
-    """Runs until SIGINT or SIGTERM."""
+async def serve(settings: Settings, roles: Iterable[str], on_ready: Callable[[Running], None] | None = None) -> bool:
+    """Runs until SIGINT or SIGTERM (True), or until a role fails (False)."""
     import signal
 
     stop = asyncio.Event()
@@ -207,4 +243,6 @@ async def serve(settings: Settings, roles: Iterable[str], on_ready: Callable[[Ru
             on_ready(running)
         await stop.wait()
         log.info("kadaster_stopping")
+        failed = running.failed
     log.info("kadaster_stopped")
+    return not failed

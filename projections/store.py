@@ -84,6 +84,9 @@ class ReadModelStore:
     @property
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self.dialect == "postgres" and (conn.closed or conn.broken):
+            # The server restarted: a fresh connection, the next transaction simply retries.
+            conn = None
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
