@@ -83,10 +83,17 @@ def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awai
 
     settings = settings_or_exit()
 
+    extra: dict[str, Any] = {}
+    if getattr(args, "credentials", None):
+        from adapters.nats_config import client_options
+
+        with open(args.credentials, encoding="utf-8") as handle:
+            extra = client_options(json.load(handle), source)
+
     async def main() -> int:
         try:
             client = await KadasterClient.connect(client_url(args, settings), source, connect_timeout=3,
-                                                  max_reconnect_attempts=2, allow_reconnect=False)
+                                                  max_reconnect_attempts=2, allow_reconnect=False, **extra)
         except Exception as error:
             print(f"kadaster: cannot reach NATS at {client_url(args, settings)}: {error}. "
                   "Is `kadaster serve` running? (--nats-url or KADASTER_NATS_URL)", file=sys.stderr)
@@ -224,6 +231,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 def add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nats-url", help="NATS server of the running service (default: KADASTER_NATS_URL, "
                    "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)")
+    p.add_argument("--credentials", default=os.environ.get("KADASTER_CREDENTIALS"),
+                   help="credentials.json written by `kadaster nats-config` (default: KADASTER_CREDENTIALS)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
 
 
@@ -299,9 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from adapters.cli_rounds import add_round_commands
     from adapters.contract_docs import add_contract_commands
+    from adapters.nats_config import add_nats_config_command
 
     add_contract_commands(sub)
     add_round_commands(sub)
+    add_nats_config_command(sub)
 
     config = sub.add_parser("config", help="show the settings in force and every variable")
     config.add_argument("--json", action="store_true")

@@ -42,8 +42,10 @@ class KadasterClient:
         self._owns_connection = owns_connection
 
     @classmethod
-    async def connect(cls, url: str, source: str, **options: Any) -> KadasterClient:
-        nc = await nats.connect(url, name=f"kadaster-client {source}", **options)
+    async def connect(cls, url: str | list[str], source: str, **options: Any) -> KadasterClient:
+        """`url`: one server, several comma-separated, or a list."""
+        servers = url.split(",") if isinstance(url, str) else url
+        nc = await nats.connect(servers, name=f"kadaster-client {source}", **options)
         return cls(nc, source, owns_connection=True)
 
     async def __aenter__(self) -> KadasterClient:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
@@ -28,6 +30,7 @@ STREAM_SUBJECTS = {
     EVT_STREAM: ["kadaster.evt.>"],
 }
 MAX_DELIVER = 20
+NOT_CLUSTERED = 10074  # JetStream: "replicas > 1 not supported in non-clustered mode"
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 3, duplicate_window: float = 120.0) -> dict[str, int]:
@@ -40,25 +43,39 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 3, duplicate_wind
             continue
         except NotFoundError:
             pass
-        for wanted in range(min(replicas, 3), 0, -1):
-            config = StreamConfig(
-                name=name,
-                subjects=subjects,
-                storage=StorageType.FILE,
-                num_replicas=wanted,
-                duplicate_window=duplicate_window,
-                max_msg_size=1024 * 1024,
-            )
-            try:
-                await js.add_stream(config)
-                created[name] = wanted
-                log.info("stream_created", stream=name, replicas=wanted)
-                break
-            except APIError as error:
+        created[name] = await _create_stream(js, name, subjects, min(replicas, 3), duplicate_window)
+    return created
+
+
+async def _create_stream(
+    js: JetStreamContext, name: str, subjects: list[str], wanted: int, duplicate_window: float,
+    patience: float = 20.0,
+) -> int:
+    """Fewer replicas when the server is not clustered at once; a cluster still forming is waited
+    for `patience` seconds per replica count (a smaller cluster than wanted then gets what it allows)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        config = StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE, num_replicas=wanted,
+                              duplicate_window=duplicate_window, max_msg_size=1024 * 1024)
+        try:
+            await js.add_stream(config)
+            log.info("stream_created", stream=name, replicas=wanted)
+            return wanted
+        except APIError as error:
+            if error.err_code == NOT_CLUSTERED and wanted > 1:
+                wanted = 1
+                continue
+            if asyncio.get_running_loop().time() > deadline:
                 if wanted == 1:
                     raise
-                log.info("stream_replicas_unavailable", stream=name, replicas=wanted, error=str(error))
-    return created
+                wanted -= 1
+                deadline = asyncio.get_running_loop().time() + patience
+            log.info("stream_not_created_yet", stream=name, replicas=wanted, error=str(error))
+        except Exception as error:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("stream_not_created_yet", stream=name, replicas=wanted, error=repr(error))
+        await asyncio.sleep(0.5)
 
 
 async def ensure_ingest_consumer(js: JetStreamContext, ack_wait: float = 60.0) -> None:

@@ -1,0 +1,219 @@
+"""A 3-node JetStream cluster under the roles as processes: a node dies mid-load; nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+
+from adapters.client import KadasterClient
+from adapters.nats_server import NatsServer, free_port
+from adapters.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM, ensure_streams
+from services.register import Register, event_store_env
+from tests.integration.conftest import ServiceProcess, process_env, wait_for_service
+
+COMMANDS = 1000
+HOSPITALS = 8
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[NatsServer]]:
+    """Three nats-servers routed to one another, each with its own JetStream store."""
+    route_ports = [free_port() for _ in range(3)]
+    routes = ", ".join(f"nats-route://127.0.0.1:{port}" for port in route_ports)
+    servers = [
+        NatsServer(
+            store_dir=tmp_path / f"nats-{n}",
+            port=free_port(),
+            name=f"nats-{n}",
+            extra_config=f"cluster {{\n  name: kadaster\n  listen: 127.0.0.1:{route_ports[n - 1]}\n"
+            f"  routes: [{routes}]\n}}\n",
+        )
+        for n in (1, 2, 3)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def wait_for_three_replicas(js: JetStreamContext, timeout: float = 30.0) -> None:
+    """The meta leader is elected and sees all three peers once a 3-replica stream can be placed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    probe = StreamConfig(
+        name="CLUSTER_PROBE", subjects=["cluster.probe"], num_replicas=3, storage=StorageType.MEMORY
+    )
+    while True:
+        try:
+            await js.add_stream(probe)
+            await js.delete_stream("CLUSTER_PROBE")
+            return
+        except (TimeoutError, nats.errors.Error):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+async def publish_until_stored(js: JetStreamContext, subject: str, body: bytes, command_id: str) -> None:
+    """Retries with the same Nats-Msg-Id while a node is down or a new leader is elected: stored once."""
+    for _ in range(60):
+        try:
+            await js.publish(subject, body, headers={"Nats-Msg-Id": command_id}, timeout=2)
+            return
+        except (TimeoutError, nats.errors.Error):
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{command_id} was never stored")
+
+
+async def read_stream(js: JetStreamContext, stream: str, total: int) -> list[bytes]:
+    sub = await js.subscribe(
+        ">", stream=stream, ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    )
+    bodies = [(await sub.next_msg(timeout=10)).data for _ in range(total)]
+    await sub.unsubscribe()
+    return bodies
+
+
+async def stream_count(js: JetStreamContext, stream: str) -> int:
+    for _ in range(50):
+        try:
+            return int((await js.stream_info(stream)).state.messages)
+        except (TimeoutError, nats.errors.Error):
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{stream} does not answer")
+
+
+async def wait_for_count(js: JetStreamContext, stream: str, expected: int, timeout: float) -> int:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (count := await stream_count(js, stream)) < expected:
+        assert asyncio.get_running_loop().time() < deadline, f"{stream}: {count} of {expected}"
+        await asyncio.sleep(0.25)
+    return count
+
+
+async def wait_for_roles(roles: list[ServiceProcess], nats_url: str) -> None:
+    """rpc and api answer `$SRV.PING.kadaster`; a role that exits on the way fails the test at once."""
+    waiting = asyncio.create_task(wait_for_service(nats_url, timeout=60, instances=2))
+    while not waiting.done():
+        exited = [r.role for r in roles if r.process is not None and r.process.poll() is not None]
+        if exited:
+            waiting.cancel()
+            raise AssertionError(f"exited: {', '.join(exited)} (see their logs)")
+        await asyncio.sleep(0.2)
+    await waiting
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
+    cluster: list[NatsServer], postgres_url: str, tmp_path: Path
+) -> None:
+    urls = ",".join(server.url for server in cluster)
+    nc = await nats.connect(urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = nc.jetstream()
+    roles = []
+    try:
+        # The cluster elects its meta leader; then the contract's streams are created with three replicas.
+        await wait_for_three_replicas(js)
+        assert set((await ensure_streams(js, replicas=3)).values()) == {3}
+        for stream in (CMD_STREAM, OUTCOME_STREAM, EVT_STREAM):
+            assert (await js.stream_info(stream)).config.num_replicas == 3
+
+        # Every role as its own process, each given all three servers.
+        env = process_env(urls, postgres_url, tmp_path / "data")
+        env["KADASTER_ACK_WAIT_SECONDS"] = "5"
+        env["KADASTER_INGEST_BATCH"] = "64"
+        roles = [
+            ServiceProcess(role, env, tmp_path / f"{role}.log")
+            for role in ("ingest", "rpc", "projector", "relay", "api")
+        ]
+        for role in roles:
+            role.start()
+        await wait_for_roles(roles, cluster[0].url)
+
+        # Real-time issuance runs alongside, through the node failure.
+        servers: Any = urls.split(",")  # nats.connect takes the list as it is
+        hospital = await KadasterClient.connect(
+            servers, "hospital/H099", max_reconnect_attempts=-1, reconnect_time_wait=0.2
+        )
+        stop_rpc = asyncio.Event()
+
+        async def issue_in_real_time() -> list[str]:
+            issued = []
+            while not stop_rpc.is_set():
+                outcome = await hospital.issue_mid_id("CT", timeout=3, attempts=10)
+                assert outcome["status"] == "accepted", outcome
+                issued.append(outcome["result"]["mid_id"])
+                await asyncio.sleep(0.05)
+            return issued
+
+        rpc = asyncio.create_task(issue_in_real_time())
+
+        # Hospitals publish 1,000 MID-ID requests; the stream's leader node is SIGKILLed after a third
+        # and restarted after two thirds, with the same store.
+        victim: NatsServer | None = None
+        for i in range(COMMANDS):
+            if i == COMMANDS // 3:
+                leader = (await js.stream_info(CMD_STREAM)).cluster.leader  # type: ignore[union-attr]
+                victim = next(s for s in cluster if s.name == leader)
+                victim.kill()
+            if i == 2 * COMMANDS // 3:
+                assert victim is not None
+                victim.start()
+            party = f"H{i % HOSPITALS:03d}"
+            command_id = f"cluster-{i}"
+            envelope = {
+                "specversion": "1.0",
+                "id": command_id,
+                "source": f"hospital/{party}",
+                "type": "midid.issue",
+                "data": {"modality": "MRI"},
+            }
+            await publish_until_stored(
+                js, f"kadaster.cmd.hospital.{party}.midid.issue", json.dumps(envelope).encode(), command_id
+            )
+        stop_rpc.set()
+        by_rpc = await rpc
+        await hospital.close()
+
+        # Every command has exactly one outcome, each its own MID-ID.
+        await wait_for_count(js, OUTCOME_STREAM, COMMANDS, timeout=60)
+        await asyncio.sleep(1.0)
+        assert await stream_count(js, CMD_STREAM) == COMMANDS
+        total = await stream_count(js, OUTCOME_STREAM)
+        outcomes = [json.loads(b) for b in await read_stream(js, OUTCOME_STREAM, total)]
+        assert len(outcomes) == COMMANDS
+        assert {o["command_id"] for o in outcomes} == {f"cluster-{i}" for i in range(COMMANDS)}
+        assert all(o["status"] == "accepted" for o in outcomes)
+        mid_ids = [o["result"]["mid_id"] for o in outcomes] + by_rpc
+        assert len(set(mid_ids)) == len(mid_ids)
+
+        # The event store holds one Issued per command and per real-time request, and the relay put
+        # every domain event once on KADASTER_EVT.
+        register = Register(env=event_store_env(postgres_url))
+        try:
+            recorded = [
+                n
+                for n in register.recorder.select_notifications(start=None, limit=10**6)
+                if not n.topic.startswith("domain.command_record:")
+            ]
+        finally:
+            register.close()
+        assert sum(n.topic.endswith("MidIdRecord.Issued") for n in recorded) == COMMANDS + len(by_rpc)
+        assert await wait_for_count(js, EVT_STREAM, len(recorded), timeout=30) == len(recorded)
+        assert len(by_rpc) > 0
+    finally:
+        for role in roles:
+            role.stop()
+        await nc.close()
