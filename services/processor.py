@@ -226,11 +226,13 @@ class CommandProcessor:
         this_batch: dict[str, dict[str, Any]] = {}
         records: list[CommandRecord] = []
         newest_sequence: int | None = None
-        for item in batch:
-            sender = str(item.sender) if item.sender else "unknown"
-            key = command_record_id(sender, item.record_key)
+        senders = [str(item.sender) if item.sender else "unknown" for item in batch]
+        keys = [command_record_id(sender, item.record_key) for sender, item in zip(senders, batch, strict=True)]
+        recorded = self.register.created(keys)
+        for item, sender, key in zip(batch, senders, keys, strict=True):
             subject = (item.sender.outcome_subject if item.sender else "kadaster.outcome.unknown")
-            earlier = this_batch.get(str(key)) or self._stored_outcome(key)
+            stored = recorded.get(key)
+            earlier = this_batch.get(str(key)) or (stored.outcome if stored is not None else None)  # type: ignore[attr-defined]
             if earlier is not None:
                 results.append(Handled(earlier, subject, True, item.inbound))
                 log.info("command_duplicate", command_id=item.command_id, sender=sender)
@@ -286,11 +288,3 @@ class CommandProcessor:
         uow.commit_command()
         bound.debug("command_accepted", result=result)
         return Outcome.accepted(item.envelope.id, sender, item.spec.type, result).model_dump(mode="json")
-
-    def _stored_outcome(self, key: uuid.UUID) -> dict[str, Any] | None:
-        stored = self.register.recorder.select_events(key, limit=1)
-        if not stored:
-            return None
-        record = self.register.mapper.to_domain_event(stored[0])
-        outcome: dict[str, Any] = record.outcome  # type: ignore[attr-defined]
-        return outcome

@@ -11,6 +11,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import (
     JSONTranscoder,
+    StoredEvent,
     ProcessRecorder,
     Recording,
     Tracking,
@@ -77,6 +78,37 @@ class Register(Application[UUID]):
                 cache.put(aggregate.id, aggregate)
         self._take_snapshots(processing_event)
         return recordings
+
+    def created(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, DomainEventProtocol[UUID]]:
+        """The creation events of those aggregates that exist, in one query instead of one each."""
+        if not aggregate_ids:
+            return {}
+        recorder: Any = self.recorder
+        found: dict[UUID, DomainEventProtocol[UUID]] = {}
+        if self.factory.__class__.__module__.endswith("sqlite"):
+            marks = ",".join("?" * len(aggregate_ids))
+            statement = (f"SELECT * FROM {recorder.events_table_name} "
+                         f"WHERE originator_id IN ({marks}) AND originator_version = 1")
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(statement, [i.hex for i in aggregate_ids])
+                rows = cursor.fetchall()
+        else:
+            statement = (f'SELECT * FROM "{recorder.datastore.schema}"."{recorder.events_table_name}" '
+                         "WHERE originator_id = ANY(%s) AND originator_version = 1")
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(statement, [list(aggregate_ids)])
+                rows = cursor.fetchall()
+        for row in rows:
+            stored = StoredEvent(
+                originator_id=recorder.convert_originator_id(row["originator_id"])
+                if hasattr(recorder, "convert_originator_id") else row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            event = self.mapper.to_domain_event(stored)
+            found[event.originator_id] = event
+        return found
 
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
