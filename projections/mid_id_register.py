@@ -9,21 +9,36 @@ from projections.projector import Projection
 from projections.store import Transaction
 
 COLUMNS = (
-    "mid_id", "sequence", "institution", "modality", "status", "device_id", "note",
-    "cancel_reason", "issued_at", "updated_at",
+    "mid_id",
+    "sequence",
+    "institution",
+    "modality",
+    "status",
+    "device_id",
+    "note",
+    "cancel_reason",
+    "legacy_ref",
+    "issued_by",
+    "command_id",
+    "issued_at",
+    "updated_at",
 )
 
 
 class MidIdRegister(Projection):
     name = "mid_id_register"
-    version = 1
+    # 2: who issued it (the FOD for a backfill), under which command, and the legacy reference.
+    version = 2
     tables = ("rm_mid_ids",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_mid_ids ("
-        "mid_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, sequence BIGINT NOT NULL, institution TEXT NOT NULL, "
+        "mid_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, sequence BIGINT NOT NULL, "
+        "institution TEXT NOT NULL, "
         "modality TEXT NOT NULL, status TEXT NOT NULL, device_id TEXT, note TEXT, cancel_reason TEXT, "
+        "legacy_ref TEXT, issued_by TEXT NOT NULL, command_id TEXT NOT NULL, "
         "issued_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS rm_mid_ids_institution ON rm_mid_ids (institution, modality, status)",
+        "CREATE INDEX IF NOT EXISTS rm_mid_ids_sequence ON rm_mid_ids (sequence)",
     )
 
     def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
@@ -38,14 +53,28 @@ class MidIdRegister(Projection):
         at = e.timestamp.isoformat()
         tx.execute(
             "INSERT INTO rm_mid_ids (mid_id, aggregate_id, sequence, institution, modality, status, note, "
-            "issued_at, updated_at) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?) ON CONFLICT (mid_id) DO NOTHING",
-            (e.mid_id, str(e.originator_id), e.sequence, e.institution, e.modality, e.note, at, at),
+            "legacy_ref, issued_by, command_id, issued_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?) ON CONFLICT (mid_id) DO NOTHING",
+            (
+                e.mid_id,
+                str(e.originator_id),
+                e.sequence,
+                e.institution,
+                e.modality,
+                e.note,
+                getattr(e, "legacy_ref", None),
+                e.source,
+                e.command_id,
+                at,
+                at,
+            ),
         )
 
     @staticmethod
     def cancelled(tx: Transaction, e: Any) -> None:
         tx.execute(
-            "UPDATE rm_mid_ids SET status = 'cancelled', cancel_reason = ?, updated_at = ? WHERE aggregate_id = ?",
+            "UPDATE rm_mid_ids SET status = 'cancelled', cancel_reason = ?, updated_at = ? "
+            "WHERE aggregate_id = ?",
             (e.reason, e.timestamp.isoformat(), str(e.originator_id)),
         )
 
@@ -76,3 +105,9 @@ def list_mid_ids(
         (*params, limit, offset),
     ).all()
     return rows
+
+
+def holder_of(tx: Transaction, mid_id: str) -> str | None:
+    """The institution a MID-ID was issued to; None when it was never issued."""
+    found = tx.execute("SELECT institution FROM rm_mid_ids WHERE mid_id = ?", (mid_id,)).scalar()
+    return None if found is None else str(found)

@@ -14,6 +14,9 @@ from projections.store import ReadModelStore, Transaction
 
 log = structlog.get_logger("kadaster.projections")
 
+STATISTICS_EVERY = 20_000
+"""Notifications applied between two refreshes of the planner's statistics on the read models."""
+
 POSITIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS rm_positions ("
     "name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)"
@@ -21,7 +24,14 @@ POSITIONS_DDL = (
 
 
 class Projection:
-    """A read model: its tables and what each event does to them."""
+    """A read model: its tables and what each event does to them.
+
+    Its SQL names its tables literally (`rm_...`) and `tables` lists every one of them: a rebuild
+    runs the very same statements against shadow copies by renaming those names (see
+    `projections.rebuild`). Handlers read and write only these tables and never read the clock.
+    Bump `version` when the tables' shape or meaning changes: a projector that finds an older
+    version recorded starts that read model again from the first event.
+    """
 
     name: str = ""
     version: int = 1
@@ -32,7 +42,8 @@ class Projection:
         """Event class name (e.g. `MidIdRecord.Issued`) to the function applying it."""
         return {}
 
-    def apply(self, tx: Transaction, event: DomainEventProtocol[Any]) -> None:
+    def apply(self, tx: Transaction, event: DomainEventProtocol[Any], position: int) -> None:
+        """`position`: the event's notification id, for read models that keep the log's order."""
         handler = self._handlers.get(type(event).__qualname__)
         if handler is not None:
             handler(tx, event)
@@ -49,16 +60,49 @@ class Projection:
 class Projector:
     """Runs a set of projections against one event store and one read-model database."""
 
-    def __init__(self, app: Application[Any], store: ReadModelStore, projections: Sequence[Projection]) -> None:
+    def __init__(
+        self,
+        app: Application[Any],
+        store: ReadModelStore,
+        projections: Sequence[Projection],
+        reset_outdated: bool = True,
+    ) -> None:
         self.app = app
         self.store = store
         self.projections = list(projections)
-        self.create_tables()
+        self.create_tables(reset_outdated)
+        self._unanalysed = 0
 
-    def create_tables(self) -> None:
+    def projection(self, name: str) -> Projection:
+        for projection in self.projections:
+            if projection.name == name:
+                return projection
+        known = ", ".join(p.name for p in self.projections)
+        raise KeyError(f"no read model named {name!r} (known: {known})")
+
+    def create_tables(self, reset_outdated: bool = True) -> None:
         with self.store.transaction() as tx:
             tx.execute(POSITIONS_DDL)
+            recorded = {
+                row["name"]: int(row["version"])
+                for row in tx.execute("SELECT name, version FROM rm_positions").all()
+            }
             for projection in self.projections:
+                stored = recorded.get(projection.name)
+                if reset_outdated and stored is not None and stored != projection.version:
+                    # Rows written by another version may lack columns or mean something else.
+                    log.warning(
+                        "read_model_reset",
+                        name=projection.name,
+                        stored_version=stored,
+                        version=projection.version,
+                    )
+                    for table in projection.tables:
+                        tx.execute(f"DROP TABLE IF EXISTS {table}")
+                    tx.execute(
+                        "UPDATE rm_positions SET position = 0, version = ? WHERE name = ?",
+                        (projection.version, projection.name),
+                    )
                 for statement in projection.ddl:
                     tx.execute(statement)
                 tx.execute(
@@ -72,11 +116,23 @@ class Projector:
             found = tx.execute("SELECT position FROM rm_positions WHERE name = ?", (name,)).scalar()
         return int(found or 0)
 
+    def positions(self) -> dict[str, dict[str, int]]:
+        """Every read model's recorded position and version."""
+        with self.store.reading() as tx:
+            rows = tx.execute("SELECT name, position, version FROM rm_positions").all()
+        return {
+            row["name"]: {"position": int(row["position"]), "version": int(row["version"])} for row in rows
+        }
+
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def catch_up(self, batch_size: int = 1000, limit: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> int:
+    def catch_up(
+        self,
+        batch_size: int = 250,
+        limit: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Applies everything recorded so far; returns how many notifications were applied."""
         applied = 0
         head = self.head()
@@ -91,29 +147,55 @@ class Projector:
             last = notifications[-1].id
             with self.store.transaction() as tx:
                 for projection in self.projections:
-                    done = self._position_in(tx, projection.name)
+                    done = self.position_in(tx, projection.name)
                     for notification_id, event in events:
                         if notification_id > done:
-                            projection.apply(tx, event)
+                            projection.apply(tx, event, notification_id)
                     if last > done:
-                        self._track(tx, projection, last)
+                        self.track(tx, projection, last)
             applied += len(notifications)
             start = last
             if progress is not None:
                 progress(start, head)
+        self._unanalysed += applied
+        if self._unanalysed >= STATISTICS_EVERY:
+            self.refresh_statistics()
         return applied
 
-    @staticmethod
-    def _position_in(tx: Transaction, name: str) -> int:
-        # Locks the row on PostgreSQL, so two projector instances never apply the same events twice.
-        lock = " FOR UPDATE" if tx.dialect == "postgres" else ""
-        return int(tx.execute(f"SELECT position FROM rm_positions WHERE name = ?{lock}", (name,)).scalar() or 0)
+    def refresh_statistics(self, tables: Sequence[str] | None = None, fresh: bool = False) -> None:
+        """Lets the planner see how the read models grew; `fresh`: the tables were just built.
+
+        SQLite has no autovacuum: without statistics it may walk the `status` index to find one
+        institution's linked devices. PostgreSQL's autovacuum keeps live tables analysed, but tables
+        a rebuild just filled need a vacuum (for index-only counts) and statistics at once.
+        """
+        names = list(tables) if tables is not None else [t for p in self.projections for t in p.tables]
+        self._unanalysed = 0
+        if self.store.dialect == "sqlite":
+            with self.store.transaction() as tx:
+                # A sample per index is enough for the planner and keeps this a few milliseconds.
+                tx.execute("PRAGMA analysis_limit = 1000")
+                for table in names:
+                    tx.execute(f"ANALYZE {table}")
+        elif fresh:
+            for table in names:
+                # VACUUM cannot run inside a transaction: the store's connection autocommits.
+                self.store.connection.execute(f"VACUUM (ANALYZE) {table}")
 
     @staticmethod
-    def _track(tx: Transaction, projection: Projection, position: int) -> None:
+    def position_in(tx: Transaction, name: str) -> int:
+        # Locks the row on PostgreSQL, so two projector instances never apply the same events twice.
+        lock = " FOR UPDATE" if tx.dialect == "postgres" else ""
+        return int(
+            tx.execute(f"SELECT position FROM rm_positions WHERE name = ?{lock}", (name,)).scalar() or 0
+        )
+
+    @staticmethod
+    def track(tx: Transaction, projection: Projection, position: int) -> None:
+        # The version stays what the tables were built with: only a reset or a rebuild changes it.
         tx.execute(
             "INSERT INTO rm_positions (name, position, version) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = excluded.version",
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
             (projection.name, position, projection.version),
         )
 

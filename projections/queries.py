@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from domain.command_record import command_record_id
-from domain.errors import ErrorDetail
-from projections import command_log, mid_id_register
+from domain.errors import DomainError, ErrorDetail
+from domain.identifiers import MidId, Modality
+from projections import audit_history, capacity, command_log, discrepancies, kadaster_view, mid_id_register
 from projections.projector import Projector
 from projections.store import ReadModelStore
 
@@ -44,35 +46,124 @@ def _page(filters: dict[str, Any]) -> tuple[int, int]:
     return limit, offset
 
 
+def _text(filters: dict[str, Any], name: str) -> str | None:
+    value = filters.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise QueryError("schema", f"{name} is a non-empty string", name)
+    return value.strip()
+
+
+def _choice(
+    filters: dict[str, Any], name: str, choices: Sequence[str], default: str | None = None
+) -> str | None:
+    value = _text(filters, name) or default
+    if value is not None and value not in choices:
+        raise QueryError("schema", f"{name} is one of {', '.join(choices)}", name)
+    return value
+
+
+def _modality(filters: dict[str, Any]) -> str | None:
+    value = _text(filters, "modality")
+    if value is None:
+        return None
+    try:
+        return Modality.parse(value, "modality").value
+    except DomainError as error:
+        raise _query_error(error) from None
+
+
+def _mid_id(filters: dict[str, Any], required: bool = False) -> str | None:
+    value = _text(filters, "mid_id")
+    if value is None:
+        if required:
+            raise QueryError("schema", 'give {"mid_id": "MID-..."}', "mid_id")
+        return None
+    try:
+        return str(MidId.parse(value, "mid_id"))
+    except DomainError as error:
+        raise _query_error(error) from None
+
+
+def _day(filters: dict[str, Any], name: str, default: date) -> date:
+    value = _text(filters, name)
+    if value is None:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise QueryError("schema", f"{name} is a date such as 2024-04-23", name) from None
+
+
+def _sort(filters: dict[str, Any]) -> list[tuple[str, bool]]:
+    """`sort`: comma-separated columns, each `-`-prefixed for descending; MID-ID order by default."""
+    value = _text(filters, "sort") or "mid_id"
+    keys = []
+    for part in value.split(","):
+        column = part.strip().lstrip("-")
+        if column not in kadaster_view.SORTABLE:
+            raise QueryError(
+                "schema",
+                f"sort on {', '.join(kadaster_view.SORTABLE)} (a leading - sorts descending)",
+                "sort",
+            )
+        keys.append((column, part.strip().startswith("-")))
+    return keys
+
+
+def _query_error(error: DomainError) -> QueryError:
+    detail = error.details[0]
+    return QueryError(detail.code, detail.message, detail.field)
+
+
 class Queries:
     """Answers queries from read models (after they caught up with the store) or the store itself."""
 
-    def __init__(self, register: Any, store: ReadModelStore, projector: Projector | None = None,
-                 freshness_timeout: float = 2.0, extra: Sequence[QuerySpec] = ()) -> None:
-        """`extra`: queries answered by outer layers (the wiring adds the allocation rounds')."""
+    def __init__(
+        self,
+        register: Any,
+        store: ReadModelStore,
+        projector: Projector | None = None,
+        freshness_timeout: float = 2.0,
+        extra: Sequence[QuerySpec] = (),
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        """`extra`: queries answered by outer layers (the wiring adds the allocation rounds').
+
+        `today`: the day deadlines are judged against when a query names none (read models never
+        read the clock, queries may).
+        """
         self.register = register
         self.store = store
         self.projector = projector
         self.freshness_timeout = freshness_timeout
+        self.today = today
         self.specs: dict[str, QuerySpec] = {spec.name: spec for spec in (*QUERIES, *extra)}
 
     def run(self, name: str, filters: dict[str, Any] | None, institution: str | None = None) -> Any:
         """`institution` set means a hospital asks: it sees only its own data."""
         spec = self.specs.get(name)
         if spec is None:
-            raise QueryError("unknown_type", f"no query named {name!r} (known: {', '.join(sorted(self.specs))})")
+            raise QueryError(
+                "unknown_type", f"no query named {name!r} (known: {', '.join(sorted(self.specs))})"
+            )
         filters = dict(filters or {})
         if not isinstance(filters, dict):
             raise QueryError("schema", "a query's body is a JSON object of filters")
         unknown = set(filters) - set(spec.filters) - {"limit", "offset", "as_of"}
         if unknown:
-            raise QueryError("schema", f"unknown filter(s) for {name}: {', '.join(sorted(unknown))}", sorted(unknown)[0])
+            raise QueryError(
+                "schema", f"unknown filter(s) for {name}: {', '.join(sorted(unknown))}", sorted(unknown)[0]
+            )
         if institution is not None:
             if not spec.hospital_scoped:
                 raise QueryError("forbidden", f"{name} is for operators, not for a hospital")
             asked = filters.get("institution")
             if asked is not None and asked != institution:
-                raise QueryError("forbidden", f"hospital {institution} may only query its own data", "institution")
+                raise QueryError(
+                    "forbidden", f"hospital {institution} may only query its own data", "institution"
+                )
             filters["institution"] = institution
         self.catch_up()
         return spec.run(self, filters)
@@ -89,9 +180,98 @@ class Queries:
             items = mid_id_register.list_mid_ids(
                 tx, filters.get("institution"), filters.get("modality"), filters.get("status"), limit, offset
             )
+            devices = kadaster_view.device_summaries(tx, [item["mid_id"] for item in items])
         for item in items:
             item.pop("aggregate_id", None)
+            item["device"] = devices.get(item["mid_id"])
+            # Free: neither cancelled nor linked, and no device (reported or announced) carries it yet.
+            item["free"] = item["status"] == "issued" and item["device"] is None
         return {"items": items, "limit": limit, "offset": offset}
+
+    def devices(self, filters: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(filters)
+        chosen = {
+            "institution": _text(filters, "institution"),
+            "modality": _modality(filters),
+            "province": _text(filters, "province"),
+            "status": _choice(filters, "status", kadaster_view.STATUSES),
+            "campus": _text(filters, "campus"),
+        }
+        sort = _sort(filters)
+        with self.store.reading() as tx:
+            items, total = kadaster_view.list_devices(
+                tx, {k: v for k, v in chosen.items() if v is not None}, sort, limit, offset
+            )
+        shown = ",".join(f"{'-' if desc else ''}{column}" for column, desc in sort)
+        return {"items": items, "total": total, "sort": shown, "limit": limit, "offset": offset}
+
+    def device(self, filters: dict[str, Any]) -> dict[str, Any]:
+        mid_id = _mid_id(filters, required=True)
+        assert mid_id is not None
+        scope = _text(filters, "institution")
+        with self.store.reading() as tx:
+            found = kadaster_view.find_device(tx, mid_id)
+            holder = found["institution"] if found else mid_id_register.holder_of(tx, mid_id)
+            if scope is not None and holder is not None and holder != scope:
+                raise QueryError(
+                    "midid_not_yours", f"{mid_id} was issued to another institution, not to {scope}", "mid_id"
+                )
+            if found is None:
+                known = "was never issued" if holder is None else "carries no device known to the kadaster"
+                raise QueryError("device_unknown", f"{mid_id} {known}", "mid_id")
+            found["discrepancies"] = discrepancies.list_discrepancies(
+                tx, self.today(), "open", mid_id=mid_id, limit=MAX_PAGE
+            )
+        return found
+
+    def history(self, filters: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(filters)
+        mid_id, round_id = _mid_id(filters), _text(filters, "round_id")
+        institution = _text(filters, "institution")
+        if mid_id is not None and round_id is not None:
+            raise QueryError("schema", "give one of mid_id and round_id", "round_id")
+        with self.store.reading() as tx:
+            if mid_id is not None:
+                holder = audit_history.holder_of(tx, mid_id)
+                if holder is None:
+                    raise QueryError("midid_unknown", f"{mid_id} was never issued", "mid_id")
+                if institution is not None and holder != institution:
+                    raise QueryError(
+                        "midid_not_yours",
+                        f"{mid_id} was issued to another institution, not to {institution}",
+                        "mid_id",
+                    )
+                key, value = "mid_id", mid_id
+            elif round_id is not None:
+                if not audit_history.knows_round(tx, round_id):
+                    raise QueryError("round_unknown", f"no round {round_id} was opened", "round_id")
+                key, value = "round_id", round_id
+            elif institution is not None:
+                key, value = "institution", institution
+            else:
+                raise QueryError(
+                    "schema", 'history needs {"mid_id"}, {"round_id"} or {"institution"}', "mid_id"
+                )
+            # With a MID-ID or a round, `institution` narrows what is shown to that institution's own.
+            scope = institution if key != "institution" else None
+            items = audit_history.history(tx, key, value, scope, limit, offset)
+        return {key: value, "items": items, "limit": limit, "offset": offset}
+
+    def discrepancies(self, filters: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(filters)
+        today = _day(filters, "today", self.today())
+        state = _choice(filters, "status", discrepancies.STATES, "open")
+        assert state is not None
+        kind = _choice(filters, "kind", discrepancies.KINDS)
+        with self.store.reading() as tx:
+            items = discrepancies.list_discrepancies(
+                tx, today, state, _text(filters, "institution"), kind, _mid_id(filters), limit, offset
+            )
+        return {"today": today.isoformat(), "status": state, "items": items, "limit": limit, "offset": offset}
+
+    def capacity(self, filters: dict[str, Any]) -> dict[str, Any]:
+        with self.store.reading() as tx:
+            return capacity.capacity(tx, _modality(filters), _text(filters, "province"))
 
     def commands(self, filters: dict[str, Any]) -> dict[str, Any]:
         limit, offset = _page(filters)
@@ -99,14 +279,15 @@ class Queries:
         if filters.get("institution"):
             sender = f"hospital/{filters['institution']}"
         with self.store.reading() as tx:
-            items = command_log.list_commands(tx, sender, filters.get("status"), filters.get("command_id"),
-                                              limit, offset)
+            items = command_log.list_commands(
+                tx, sender, filters.get("status"), filters.get("command_id"), limit, offset
+            )
         return {"items": items, "limit": limit, "offset": offset}
 
     def outcome(self, filters: dict[str, Any]) -> dict[str, Any]:
         command_id = filters.get("command_id")
         if not isinstance(command_id, str) or not command_id:
-            raise QueryError("schema", "outcome needs {\"command_id\": \"...\"}", "command_id")
+            raise QueryError("schema", 'outcome needs {"command_id": "..."}', "command_id")
         sender = filters.get("source")
         if filters.get("institution"):
             sender = f"hospital/{filters['institution']}"
@@ -123,17 +304,97 @@ class Queries:
         if len(found) > 1:
             raise QueryError("conflict", f"several senders used {command_id}: add a source filter", "source")
         row = found[0]
-        return {"command_id": row["command_id"], "source": row["sender"], "type": row["type"],
-                "status": row["status"], "result": row["result"], "errors": row["errors"]}
+        return {
+            "command_id": row["command_id"],
+            "source": row["sender"],
+            "type": row["type"],
+            "status": row["status"],
+            "result": row["result"],
+            "errors": row["errors"],
+        }
 
+
+DEVICE_FILTERS = {
+    "institution": "hospital id",
+    "modality": "CT, PET, PET-CT, PET-MRI, SPECT-CT or MRI",
+    "province": "the institution's province, e.g. Antwerpen",
+    "status": "announced, reported, linked or decommissioned",
+    "campus": "the campus the device is on",
+    "sort": f"comma-separated, - for descending: {', '.join(kadaster_view.SORTABLE)} (default mid_id)",
+}
 
 QUERIES: list[QuerySpec] = [
-    QuerySpec("midids", "MID-IDs per hospital with modality and status (issued, linked, cancelled)",
-              {"institution": "hospital id", "modality": "CT, PET, ...", "status": "issued, linked or cancelled"},
-              Queries.midids),
-    QuerySpec("outcome", "The outcome of one command, by its envelope id",
-              {"command_id": "envelope id", "source": "sender, e.g. hospital/H001"}, Queries.outcome),
-    QuerySpec("commands", "Commands received, with their status and errors (rejected ones are kept)",
-              {"institution": "hospital id", "source": "sender", "status": "accepted or rejected",
-               "command_id": "envelope id"}, Queries.commands),
+    QuerySpec(
+        "midids",
+        "MID-IDs per hospital with modality and status (issued, linked, cancelled)",
+        {"institution": "hospital id", "modality": "CT, PET, ...", "status": "issued, linked or cancelled"},
+        Queries.midids,
+    ),
+    QuerySpec(
+        "outcome",
+        "The outcome of one command, by its envelope id",
+        {"command_id": "envelope id", "source": "sender, e.g. hospital/H001"},
+        Queries.outcome,
+    ),
+    QuerySpec(
+        "commands",
+        "Commands received, with their status and errors (rejected ones are kept)",
+        {
+            "institution": "hospital id",
+            "source": "sender",
+            "status": "accepted or rejected",
+            "command_id": "envelope id",
+        },
+        Queries.commands,
+    ),
+    QuerySpec(
+        "devices",
+        "The kadaster view: one row per device, as the hospital stated it and the FOD linked or corrected it",
+        DEVICE_FILTERS,
+        Queries.devices,
+    ),
+    QuerySpec(
+        "device",
+        "One device by MID-ID, with who said each field and when, its licences and open discrepancies",
+        {
+            "mid_id": "the MID-ID, in any accepted spelling",
+            "institution": "only if the device is this institution's",
+        },
+        Queries.device,
+    ),
+    QuerySpec(
+        "history",
+        "Every event about a MID-ID and its device, a round or an institution, in log order, "
+        "with source, command id, time recorded and business date",
+        {
+            "mid_id": "a MID-ID",
+            "round_id": "an allocation round",
+            "institution": "an institution; with mid_id or round_id, only events about it",
+        },
+        Queries.history,
+    ),
+    QuerySpec(
+        "discrepancies",
+        "Where sources disagree, deadlines passed, or numbers were used where they should "
+        "not be, as they stand on a day",
+        {
+            "institution": "hospital id",
+            "kind": ", ".join(discrepancies.KINDS),
+            "status": "open (default), resolved, pending (not yet due) or all",
+            "today": "the day deadlines are judged against (default: today)",
+            "mid_id": "a MID-ID",
+        },
+        Queries.discrepancies,
+    ),
+    QuerySpec(
+        "capacity",
+        "Devices in service per province and modality, per 100,000 inhabitants where a "
+        "round gave the population",
+        {
+            "modality": "one modality: every known province, even at zero",
+            "province": "one province",
+            "institution": "ignored: capacity per province is public",
+        },
+        Queries.capacity,
+    ),
 ]

@@ -1,0 +1,237 @@
+"""Capacity by province: devices in service per modality and province, per 100,000 inhabitants.
+
+A device is in service from its hospital's report (or the FOD's backfill) until it is
+decommissioned; `linked` counts those the FOD has also linked. A province is the one its
+institution is registered in (none for an institution the FOD has not registered). Population
+comes from the most recent `nmr` allocation round that gave it (`round.open` policy inputs
+`provinces[].population`): the register keeps no other population figures, so a province no such
+round named has no per-100,000 figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from projections.projector import Projection
+from projections.store import Transaction
+
+PER = 100_000
+
+
+def province_key(name: str) -> str:
+    """Rounds and institution records may spell a province with other case or spacing."""
+    return " ".join(name.split()).casefold()
+
+
+class Capacity(Projection):
+    name = "capacity"
+    version = 1
+    tables = (
+        "rm_capacity_devices",
+        "rm_capacity_counts",
+        "rm_capacity_institutions",
+        "rm_capacity_population",
+    )
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS rm_capacity_devices ("
+        "device_id TEXT PRIMARY KEY, institution TEXT NOT NULL, modality TEXT NOT NULL, "
+        "in_service INTEGER NOT NULL, linked INTEGER NOT NULL, decommissioned INTEGER NOT NULL)",
+        # Counted per institution, so a province's figure follows its institutions when they move.
+        "CREATE TABLE IF NOT EXISTS rm_capacity_counts ("
+        "institution TEXT NOT NULL, modality TEXT NOT NULL, in_service BIGINT NOT NULL, "
+        "linked BIGINT NOT NULL, "
+        "PRIMARY KEY (institution, modality))",
+        "CREATE TABLE IF NOT EXISTS rm_capacity_institutions ("
+        "institution TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, province TEXT NOT NULL, "
+        "region TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rm_capacity_population ("
+        "province_key TEXT PRIMARY KEY, province TEXT NOT NULL, population BIGINT NOT NULL, "
+        "recognised_devices BIGINT, round_id TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+    )
+
+    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+        return {
+            "Institution.Registered": self.institution_registered,
+            "Institution.Updated": self.institution_updated,
+            "AllocationRound.Opened": self.round_opened,
+            "Device.Opened": self.opened,
+            "Device.Reported": self.in_service,
+            "Device.Backfilled": self.in_service,
+            "Device.Linked": self.linked,
+            "Device.Decommissioned": self.decommissioned,
+        }
+
+    @staticmethod
+    def institution_registered(tx: Transaction, e: Any) -> None:
+        tx.execute(
+            "INSERT INTO rm_capacity_institutions (institution, aggregate_id, province, region) "
+            "VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (institution) DO NOTHING",
+            (e.institution, str(e.originator_id), e.province, e.region),
+        )
+
+    @staticmethod
+    def institution_updated(tx: Transaction, e: Any) -> None:
+        for key in ("province", "region"):
+            if key in e.changes:
+                tx.execute(
+                    f"UPDATE rm_capacity_institutions SET {key} = ? WHERE aggregate_id = ?",
+                    (e.changes[key], str(e.originator_id)),
+                )
+
+    @staticmethod
+    def round_opened(tx: Transaction, e: Any) -> None:
+        provinces = (e.policy_inputs or {}).get("provinces") if e.programme == "nmr" else None
+        for province in provinces or ():
+            tx.execute(
+                "INSERT INTO rm_capacity_population (province_key, province, population, recognised_devices, "
+                "round_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (province_key) DO UPDATE SET "
+                "province = excluded.province, population = excluded.population, "
+                "recognised_devices = excluded.recognised_devices, round_id = excluded.round_id, "
+                "recorded_at = excluded.recorded_at",
+                (
+                    province_key(province["name"]),
+                    province["name"],
+                    int(province["population"]),
+                    province.get("recognised_devices"),
+                    e.round_id,
+                    e.timestamp.isoformat(),
+                ),
+            )
+
+    @staticmethod
+    def opened(tx: Transaction, e: Any) -> None:
+        tx.execute(
+            "INSERT INTO rm_capacity_devices (device_id, institution, modality, in_service, linked, "
+            "decommissioned) "
+            "VALUES (?, ?, ?, 0, 0, 0) ON CONFLICT (device_id) DO NOTHING",
+            (str(e.originator_id), e.institution, e.modality),
+        )
+
+    def in_service(self, tx: Transaction, e: Any) -> None:
+        device = self._device(tx, e)
+        if device is not None and not device["in_service"] and not device["decommissioned"]:
+            self._count(tx, device, in_service=1, linked=device["linked"])
+
+    def linked(self, tx: Transaction, e: Any) -> None:
+        device = self._device(tx, e)
+        if device is not None and not device["linked"]:
+            self._count(tx, device, in_service=device["in_service"], linked=1)
+
+    def decommissioned(self, tx: Transaction, e: Any) -> None:
+        device = self._device(tx, e)
+        if device is not None and not device["decommissioned"]:
+            self._count(tx, device, in_service=0, linked=0, decommissioned=1)
+
+    @staticmethod
+    def _device(tx: Transaction, e: Any) -> dict[str, Any] | None:
+        return tx.execute(
+            "SELECT * FROM rm_capacity_devices WHERE device_id = ?", (str(e.originator_id),)
+        ).one()
+
+    @staticmethod
+    def _count(
+        tx: Transaction, device: dict[str, Any], in_service: int, linked: int, decommissioned: int = 0
+    ) -> None:
+        """Moves one device to a new state, and its institution's counts with it."""
+        counted_linked = linked and in_service
+        was_linked = device["linked"] and device["in_service"]
+        tx.execute(
+            "UPDATE rm_capacity_devices SET in_service = ?, linked = ?, decommissioned = ? "
+            "WHERE device_id = ?",
+            (in_service, linked, decommissioned or device["decommissioned"], device["device_id"]),
+        )
+        tx.execute(
+            "INSERT INTO rm_capacity_counts (institution, modality, in_service, linked) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (institution, modality) DO UPDATE SET "
+            "in_service = rm_capacity_counts.in_service + excluded.in_service, "
+            "linked = rm_capacity_counts.linked + excluded.linked",
+            (
+                device["institution"],
+                device["modality"],
+                in_service - device["in_service"],
+                int(bool(counted_linked)) - int(bool(was_linked)),
+            ),
+        )
+
+
+def per_100k(devices: int, population: int | None) -> str | None:
+    """Two decimals, rounded half up, as text: exact and the same on every database."""
+    if not population:
+        return None
+    value = Decimal(devices) * PER / Decimal(population)
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def capacity(tx: Transaction, modality: str | None = None, province: str | None = None) -> dict[str, Any]:
+    """Devices in service per province and modality; with a modality, every known province, even at zero."""
+    rows = tx.execute(
+        "SELECT i.province AS province, i.region AS region, c.modality AS modality, "
+        "SUM(c.in_service) AS devices, SUM(c.linked) AS linked FROM rm_capacity_counts c "
+        "LEFT JOIN rm_capacity_institutions i ON i.institution = c.institution "
+        "GROUP BY i.province, i.region, c.modality"
+    ).all()
+    populations = {
+        row["province_key"]: row
+        for row in tx.execute(
+            "SELECT province_key, province, population, recognised_devices, round_id "
+            "FROM rm_capacity_population"
+        ).all()
+    }
+    regions = {
+        province_key(row["province"]): row["region"]
+        for row in tx.execute("SELECT DISTINCT province, region FROM rm_capacity_institutions").all()
+    }
+    figures: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for row in rows:
+        pair = (None if row["province"] is None else province_key(row["province"]), row["modality"])
+        known = figures.setdefault(
+            pair,
+            {
+                "province": row["province"],
+                "region": row["region"],
+                "modality": row["modality"],
+                "devices": 0,
+                "linked": 0,
+            },
+        )
+        known["devices"] += int(row["devices"] or 0)
+        known["linked"] += int(row["linked"] or 0)
+    if modality is not None:
+        names = {key: row["province"] for key, row in populations.items()}
+        for row in tx.execute("SELECT DISTINCT province FROM rm_capacity_institutions").all():
+            names.setdefault(province_key(row["province"]), row["province"])
+        for known_key, name in names.items():
+            figures.setdefault(
+                (known_key, modality),
+                {
+                    "province": name,
+                    "region": regions.get(known_key),
+                    "modality": modality,
+                    "devices": 0,
+                    "linked": 0,
+                },
+            )
+    items = []
+    for (key, kind), figure in figures.items():
+        if modality is not None and kind != modality:
+            continue
+        if province is not None and (key is None or key != province_key(province)):
+            continue
+        if figure["devices"] == 0 and modality is None:
+            continue
+        population = populations.get(key) if key is not None else None
+        items.append(
+            {
+                **figure,
+                "population": None if population is None else int(population["population"]),
+                "population_from": None if population is None else population["round_id"],
+                "per_100k": per_100k(
+                    figure["devices"], None if population is None else int(population["population"])
+                ),
+            }
+        )
+    items.sort(key=lambda i: (i["province"] is None, i["province"] or "", i["modality"]))
+    return {"items": items}

@@ -1,0 +1,474 @@
+"""The kadaster view: one row per device as the register shows it, and who said each field and when."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from domain.identifiers import MidId
+from projections.projector import Projection
+from projections.store import Transaction
+
+STATEMENT_FIELDS = ("manufacturer", "model", "serial_number", "campus", "installed_on", "use")
+"""What the hospital states (and changes, or the FOD corrects); the supplier's values never land here."""
+
+LIST_COLUMNS = (
+    "mid_id",
+    "device_id",
+    "institution",
+    "province",
+    "region",
+    "campus",
+    "modality",
+    "manufacturer",
+    "model",
+    "serial_number",
+    "use",
+    "installed_on",
+    "status",
+    "licence_ref",
+    "licence_valid_from",
+    "licence_valid_until",
+    "legacy_number",
+    "billing_number",
+    "registered_on",
+    "linked_on",
+    "decommissioned_on",
+    "open_discrepancies",
+)
+DETAIL_COLUMNS = (
+    *LIST_COLUMNS,
+    "legacy_ref",
+    "decommission_reason",
+    "discrepancy_fields",
+    "provenance",
+    "opened_at",
+    "updated_at",
+)
+
+SORTABLE = (
+    "mid_id",
+    "institution",
+    "province",
+    "campus",
+    "modality",
+    "manufacturer",
+    "model",
+    "status",
+    "installed_on",
+    "registered_on",
+    "linked_on",
+    "decommissioned_on",
+    "billing_number",
+)
+"""Columns a list may be sorted on; the MID-ID's sequence number breaks ties, so pages are stable."""
+
+STATUSES = ("announced", "reported", "linked", "decommissioned")
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _said(e: Any, **extra: Any) -> dict[str, Any]:
+    """Provenance of a value: the source that said it, under which command, recorded when."""
+    said = {"source": e.source, "command_id": e.command_id, "at": e.timestamp.isoformat()}
+    said.update({k: _iso(v) for k, v in extra.items() if v is not None})
+    return said
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["decommissioned_on"] is not None:
+        return "decommissioned"
+    if row["linked_on"] is not None:
+        return "linked"
+    if row["reported_at"] is not None:
+        return "reported"
+    return "announced"
+
+
+class KadasterView(Projection):
+    name = "kadaster_view"
+    version = 1
+    tables = ("rm_devices", "rm_device_licences", "rm_institutions", "rm_device_mid_ids")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS rm_devices ("
+        "mid_id TEXT PRIMARY KEY, device_id TEXT NOT NULL UNIQUE, sequence BIGINT NOT NULL, "
+        "institution TEXT NOT NULL, province TEXT, region TEXT, campus TEXT, modality TEXT NOT NULL, "
+        "manufacturer TEXT, model TEXT, serial_number TEXT, use TEXT, installed_on TEXT, "
+        "status TEXT NOT NULL, "
+        "licence_ref TEXT, licence_valid_from TEXT, licence_valid_until TEXT, legacy_number TEXT, "
+        "legacy_ref TEXT, billing_number TEXT, registered_on TEXT, reported_at TEXT, linked_on TEXT, "
+        "decommissioned_on TEXT, decommission_reason TEXT, open_discrepancies INTEGER NOT NULL, "
+        "discrepancy_fields TEXT NOT NULL, provenance TEXT NOT NULL, opened_at TEXT NOT NULL, "
+        "updated_at TEXT NOT NULL)",
+        # One index per filter an operator or a hospital uses, each ending in the default order.
+        "CREATE INDEX IF NOT EXISTS rm_devices_sequence ON rm_devices (sequence)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_institution ON rm_devices (institution, sequence)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_modality ON rm_devices (modality, sequence)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_province ON rm_devices (province, sequence)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_province_modality "
+        "ON rm_devices (province, modality, sequence)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_status ON rm_devices (status, sequence)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_institution_campus "
+        "ON rm_devices (institution, campus, sequence)",
+        # Oldest or newest first: replacement planning sorts on the installation date.
+        "CREATE INDEX IF NOT EXISTS rm_devices_installed_on ON rm_devices (installed_on)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_modality_installed_on ON rm_devices (modality, installed_on)",
+        "CREATE TABLE IF NOT EXISTS rm_device_licences ("
+        "device_id TEXT NOT NULL, licence_ref TEXT NOT NULL, valid_from TEXT NOT NULL, valid_until TEXT, "
+        "legacy_number TEXT, source TEXT NOT NULL, command_id TEXT NOT NULL, recorded_at TEXT NOT NULL, "
+        "position BIGINT NOT NULL, PRIMARY KEY (device_id, licence_ref))",
+        "CREATE TABLE IF NOT EXISTS rm_institutions ("
+        "institution TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, "
+        "province TEXT NOT NULL, region TEXT NOT NULL, campuses TEXT NOT NULL, provenance TEXT NOT NULL, "
+        "updated_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rm_device_mid_ids ("
+        "mid_id TEXT PRIMARY KEY, source TEXT NOT NULL, command_id TEXT NOT NULL, issued_at TEXT NOT NULL)",
+    )
+
+    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+        return {
+            "MidIdRecord.Issued": self.mid_id_issued,
+            "Institution.Registered": self.institution_registered,
+            "Institution.Updated": self.institution_updated,
+            "Device.Opened": self.opened,
+            "Device.Reported": self.stated,
+            "Device.Backfilled": self.backfilled,
+            "Device.Changed": self.changed,
+            "Device.Corrected": self.corrected,
+            "Device.Linked": self.linked,
+            "Device.Decommissioned": self.decommissioned,
+            "Device.LegacyNumberMapped": self.legacy_number_mapped,
+            "Device.BillingNumberAssigned": self.billing_number_assigned,
+            "Device.BillingNumberWithdrawn": self.billing_number_withdrawn,
+            "Device.DiscrepancyRecorded": self.discrepancy_recorded,
+            "Device.DiscrepancyResolved": self.discrepancy_resolved,
+        }
+
+    def apply(self, tx: Transaction, event: Any, position: int) -> None:
+        # Of all licences a device had, the row shows the latest one; ties go to the later event.
+        if type(event).__qualname__ == "Device.LicenceRecorded":
+            self.licence_recorded(tx, event, position)
+        else:
+            super().apply(tx, event, position)
+
+    # the institutions and MID-IDs the rows refer to
+
+    @staticmethod
+    def mid_id_issued(tx: Transaction, e: Any) -> None:
+        tx.execute(
+            "INSERT INTO rm_device_mid_ids (mid_id, source, command_id, issued_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (mid_id) DO NOTHING",
+            (e.mid_id, e.source, e.command_id, e.timestamp.isoformat()),
+        )
+
+    @staticmethod
+    def institution_registered(tx: Transaction, e: Any) -> None:
+        said = _said(e)
+        provenance = dict.fromkeys(("name", "province", "region", "campuses"), said)
+        tx.execute(
+            "INSERT INTO rm_institutions (institution, aggregate_id, name, province, region, campuses, "
+            "provenance, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (institution) DO NOTHING",
+            (
+                e.institution,
+                str(e.originator_id),
+                e.name,
+                e.province,
+                e.region,
+                json.dumps(list(e.campuses)),
+                json.dumps(provenance, sort_keys=True),
+                said["at"],
+            ),
+        )
+        tx.execute(
+            "UPDATE rm_devices SET province = ?, region = ? WHERE institution = ?",
+            (e.province, e.region, e.institution),
+        )
+
+    @staticmethod
+    def institution_updated(tx: Transaction, e: Any) -> None:
+        # Institution.Updated does not repeat the institution's id: its aggregate's id finds it.
+        row = tx.execute(
+            "SELECT institution, name, province, region, campuses, provenance FROM rm_institutions "
+            "WHERE aggregate_id = ?",
+            (str(e.originator_id),),
+        ).one()
+        if row is None:
+            return
+        said = _said(e)
+        provenance = json.loads(row["provenance"])
+        values = {key: row[key] for key in ("name", "province", "region")}
+        campuses = json.loads(row["campuses"])
+        for key, value in e.changes.items():
+            provenance[key] = said
+            if key == "campuses":
+                campuses = list(value)
+            else:
+                values[key] = value
+        tx.execute(
+            "UPDATE rm_institutions SET name = ?, province = ?, region = ?, campuses = ?, provenance = ?, "
+            "updated_at = ? WHERE institution = ?",
+            (
+                values["name"],
+                values["province"],
+                values["region"],
+                json.dumps(campuses),
+                json.dumps(provenance, sort_keys=True),
+                said["at"],
+                row["institution"],
+            ),
+        )
+        if "province" in e.changes or "region" in e.changes:
+            tx.execute(
+                "UPDATE rm_devices SET province = ?, region = ? WHERE institution = ?",
+                (values["province"], values["region"], row["institution"]),
+            )
+
+    # the device's record
+
+    @staticmethod
+    def opened(tx: Transaction, e: Any) -> None:
+        issued = tx.execute(
+            "SELECT source, command_id, issued_at FROM rm_device_mid_ids WHERE mid_id = ?", (e.mid_id,)
+        ).one()
+        # Institution and modality are the MID-ID's: whoever requested it said them, not the opener.
+        by_mid_id = (
+            {"source": issued["source"], "command_id": issued["command_id"], "at": issued["issued_at"]}
+            if issued is not None
+            else _said(e)
+        )
+        place = tx.execute(
+            "SELECT province, region FROM rm_institutions WHERE institution = ?", (e.institution,)
+        ).one() or {"province": None, "region": None}
+        provenance = {"institution": by_mid_id, "modality": by_mid_id, "status": _said(e)}
+        at = e.timestamp.isoformat()
+        tx.execute(
+            "INSERT INTO rm_devices (mid_id, device_id, sequence, institution, province, region, modality, "
+            "status, open_discrepancies, discrepancy_fields, provenance, opened_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'announced', 0, '[]', ?, ?, ?) ON CONFLICT (mid_id) DO NOTHING",
+            (
+                e.mid_id,
+                str(e.originator_id),
+                MidId.parse(e.mid_id).sequence,
+                e.institution,
+                place["province"],
+                place["region"],
+                e.modality,
+                json.dumps(provenance, sort_keys=True),
+                at,
+                at,
+            ),
+        )
+
+    def stated(self, tx: Transaction, e: Any) -> None:
+        """The hospital's report, or a restatement of it: the record is what it now says."""
+        values = {field: getattr(e, field) for field in STATEMENT_FIELDS}
+        _update(tx, e, values, _said(e), first_statement=True)
+
+    def backfilled(self, tx: Transaction, e: Any) -> None:
+        values: dict[str, Any] = {field: getattr(e, field) for field in STATEMENT_FIELDS}
+        values["legacy_ref"] = e.legacy_ref
+        _update(tx, e, values, _said(e), first_statement=True, registered_on=e.registered_on)
+
+    def changed(self, tx: Transaction, e: Any) -> None:
+        _update(tx, e, dict(e.changes), _said(e, effective_on=e.effective_on))
+
+    def corrected(self, tx: Transaction, e: Any) -> None:
+        _update(tx, e, dict(e.corrections), _said(e, reason=e.reason))
+
+    def linked(self, tx: Transaction, e: Any) -> None:
+        _update(tx, e, {"linked_on": e.timestamp.date()}, _said(e))
+
+    def decommissioned(self, tx: Transaction, e: Any) -> None:
+        said = _said(e, reason=e.reason)
+        _update(tx, e, {"decommissioned_on": e.effective_on, "decommission_reason": e.reason}, said)
+
+    def licence_recorded(self, tx: Transaction, e: Any, position: int) -> None:
+        device = str(e.originator_id)
+        tx.execute(
+            "INSERT INTO rm_device_licences (device_id, licence_ref, valid_from, valid_until, legacy_number, "
+            "source, command_id, recorded_at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (device_id, licence_ref) DO UPDATE SET valid_from = excluded.valid_from, "
+            "valid_until = excluded.valid_until, legacy_number = excluded.legacy_number, "
+            "source = excluded.source, command_id = excluded.command_id, recorded_at = excluded.recorded_at, "
+            "position = excluded.position",
+            (
+                device,
+                e.licence_ref,
+                e.valid_from.isoformat(),
+                _iso(e.valid_until),
+                e.legacy_number,
+                e.source,
+                e.command_id,
+                e.timestamp.isoformat(),
+                position,
+            ),
+        )
+        shown = tx.execute(
+            "SELECT licence_ref, valid_from, valid_until, legacy_number, source, command_id, recorded_at "
+            "FROM rm_device_licences WHERE device_id = ? ORDER BY valid_from DESC, position DESC LIMIT 1",
+            (device,),
+        ).one()
+        assert shown is not None
+        said = {"source": shown["source"], "command_id": shown["command_id"], "at": shown["recorded_at"]}
+        if shown["legacy_number"]:
+            said["legacy_number"] = shown["legacy_number"]
+        _update(
+            tx,
+            e,
+            {
+                "licence_ref": shown["licence_ref"],
+                "licence_valid_from": shown["valid_from"],
+                "licence_valid_until": shown["valid_until"],
+            },
+            said,
+            provenance_field="licence",
+        )
+
+    def legacy_number_mapped(self, tx: Transaction, e: Any) -> None:
+        _update(tx, e, {"legacy_number": e.legacy_number}, _said(e))
+
+    def billing_number_assigned(self, tx: Transaction, e: Any) -> None:
+        _update(tx, e, {"billing_number": e.billing_number}, _said(e))
+
+    def billing_number_withdrawn(self, tx: Transaction, e: Any) -> None:
+        said = _said(e, reason=e.reason, effective_on=e.effective_on, withdrawn=e.billing_number)
+        _update(tx, e, {"billing_number": None}, said)
+
+    @staticmethod
+    def discrepancy_recorded(tx: Transaction, e: Any) -> None:
+        _discrepancy_fields(tx, e, lambda fields: sorted({*fields, e.field}))
+
+    @staticmethod
+    def discrepancy_resolved(tx: Transaction, e: Any) -> None:
+        _discrepancy_fields(tx, e, lambda fields: [f for f in fields if f != e.field])
+
+
+def _update(
+    tx: Transaction,
+    e: Any,
+    values: dict[str, Any],
+    said: dict[str, Any],
+    *,
+    first_statement: bool = False,
+    registered_on: date | None = None,
+    provenance_field: str | None = None,
+) -> None:
+    """Writes some of a device's fields and says, for each, who said it; recomputes its status."""
+    row = tx.execute(
+        "SELECT mid_id, status, reported_at, linked_on, decommissioned_on, registered_on, provenance "
+        "FROM rm_devices WHERE device_id = ?",
+        (str(e.originator_id),),
+    ).one()
+    if row is None:
+        return
+    provenance = json.loads(row["provenance"])
+    columns = {key: _iso(value) for key, value in values.items()}
+    for key in values:
+        if key == "decommission_reason":
+            continue
+        provenance[provenance_field or key] = said
+    if first_statement and row["reported_at"] is None:
+        columns["reported_at"] = e.timestamp.isoformat()
+        columns["registered_on"] = _iso(registered_on) or e.timestamp.date().isoformat()
+        provenance["registered_on"] = said
+    merged = {**row, **columns}
+    status = _status(merged)
+    if status != row["status"]:
+        columns["status"] = status
+        provenance["status"] = said
+    columns["provenance"] = json.dumps(provenance, sort_keys=True)
+    columns["updated_at"] = e.timestamp.isoformat()
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    tx.execute(f"UPDATE rm_devices SET {assignments} WHERE mid_id = ?", (*columns.values(), row["mid_id"]))
+
+
+def _discrepancy_fields(tx: Transaction, e: Any, change: Callable[[list[str]], list[str]]) -> None:
+    row = tx.execute(
+        "SELECT mid_id, discrepancy_fields FROM rm_devices WHERE device_id = ?", (str(e.originator_id),)
+    ).one()
+    if row is None:
+        return
+    fields = change(json.loads(row["discrepancy_fields"]))
+    tx.execute(
+        "UPDATE rm_devices SET discrepancy_fields = ?, open_discrepancies = ?, updated_at = ? "
+        "WHERE mid_id = ?",
+        (json.dumps(fields), len(fields), e.timestamp.isoformat(), row["mid_id"]),
+    )
+
+
+# reading
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("provenance", "discrepancy_fields"):
+        if key in row and isinstance(row[key], str):
+            row[key] = json.loads(row[key])
+    return row
+
+
+def list_devices(
+    tx: Transaction,
+    filters: dict[str, str],
+    sort: Sequence[tuple[str, bool]],
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of devices matching every filter (column → value), and how many match in all."""
+    clauses = [f"{column} = ?" for column in filters]
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = [
+        f"{'sequence' if column == 'mid_id' else column} {'DESC' if desc else 'ASC'}" for column, desc in sort
+    ]
+    if not any(column == "mid_id" for column, _ in sort):
+        order.append("sequence ASC")
+    rows = tx.execute(
+        f"SELECT {', '.join(LIST_COLUMNS)} FROM rm_devices{where} "
+        f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?",
+        (*filters.values(), limit, offset),
+    ).all()
+    total = int(tx.execute(f"SELECT COUNT(*) FROM rm_devices{where}", tuple(filters.values())).scalar() or 0)
+    return rows, total
+
+
+def find_device(tx: Transaction, mid_id: str) -> dict[str, Any] | None:
+    """One device with its provenance, all its licences, and its institution's facts."""
+    row = tx.execute(f"SELECT {', '.join(DETAIL_COLUMNS)} FROM rm_devices WHERE mid_id = ?", (mid_id,)).one()
+    if row is None:
+        return None
+    device = _decoded(row)
+    device["licences"] = tx.execute(
+        "SELECT licence_ref, valid_from, valid_until, legacy_number, source, command_id, recorded_at "
+        "FROM rm_device_licences WHERE device_id = ? ORDER BY valid_from, position",
+        (device["device_id"],),
+    ).all()
+    institution = tx.execute(
+        "SELECT name, campuses, provenance FROM rm_institutions WHERE institution = ?",
+        (device["institution"],),
+    ).one()
+    device["institution_name"] = None
+    if institution is not None:
+        device["institution_name"] = institution["name"]
+        # Province and region are the institution's facts, as the FOD registered them.
+        facts = json.loads(institution["provenance"])
+        for key in ("province", "region"):
+            if key in facts:
+                device["provenance"][key] = facts[key]
+    device["provenance"] = dict(sorted(device["provenance"].items()))
+    return device
+
+
+def device_summaries(tx: Transaction, mid_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What a list of MID-IDs needs to say about their devices, by MID-ID."""
+    if not mid_ids:
+        return {}
+    marks = ", ".join("?" for _ in mid_ids)
+    rows = tx.execute(
+        f"SELECT mid_id, status, manufacturer, model, serial_number, campus FROM rm_devices "
+        f"WHERE mid_id IN ({marks})",
+        tuple(mid_ids),
+    ).all()
+    return {row.pop("mid_id"): row for row in rows}
