@@ -1,0 +1,364 @@
+"""The auditors' commands: `kadaster audit ...` (ledger, checkpoints, key) and `kadaster export ...`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
+
+if TYPE_CHECKING:
+    from adapters.config import Settings
+    from services.ledger import Checkpoint, VerificationReport
+    from services.register import Register
+
+VERIFY_HELP = """\
+Recomputes the Merkle tree (RFC 6962) and the hash chain from every stored event and compares them
+with the signed checkpoints the register recorded: prints `intact`, or the first position where the
+stored events disagree (exit code 1). With --checkpoints, also checks every checkpoint an auditor
+kept (JSON lines, as published on kadaster.evt.ledger.checkpoint or written by `audit checkpoints
+export`): its signature, and that today's log still has its root at its size (it extends it).
+"""
+
+
+def _settings() -> Settings:
+    from adapters.cli import settings_or_exit
+
+    return settings_or_exit()
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"kadaster: {message}", file=sys.stderr)
+    return code
+
+
+class _Unavailable(Exception):
+    """The event store or a key cannot be opened; the message says what to do."""
+
+
+def _open_register(settings: Settings) -> Register:
+    from services.register import Register, event_store_env
+
+    url = settings.event_store_url
+    # Opening a SQLite file that is not there would create an empty register and verify it.
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise _Unavailable(f"no event store at {url.removeprefix('sqlite:///')} (KADASTER_DATABASE_URL)")
+    return Register(env=event_store_env(url))
+
+
+@contextlib.contextmanager
+def _output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
+    if path is None or path == "-":
+        yield sys.stdout.buffer if binary else sys.stdout
+        return
+    with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8", newline=None) as handle:
+        yield handle
+
+
+# audit
+
+
+def _public_keys(args: argparse.Namespace, settings: Settings) -> list[Any]:
+    from adapters.ledger_keys import default_key_path, load_public_key
+    from adapters.ledger_runner import LedgerOptions
+
+    if args.public_key:
+        return [load_public_key(Path(path)) for path in args.public_key]
+    configured = LedgerOptions.from_settings(settings).key or default_key_path(settings.data_dir)
+    return [load_public_key(configured)] if configured.exists() else []
+
+
+def _kept_checkpoints(path: str) -> list[Checkpoint]:
+    from pydantic import ValidationError
+
+    from services.ledger import Checkpoint
+
+    kept = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                kept.append(Checkpoint.model_validate_json(line))
+            except ValidationError as error:
+                raise _Unavailable(
+                    f"{path}:{number} is not a checkpoint: {error.errors()[0]['msg']}"
+                ) from None
+    return kept
+
+
+def _print_report(report: VerificationReport) -> None:
+    if report.first_discrepancy is not None:
+        print(f"TAMPERED at position {report.first_discrepancy.position}: {report.first_discrepancy.message}")
+    elif report.last_checkpoint is None:
+        print(
+            f"{report.events:,} events read; the ledger has recorded no checkpoint to compare them with yet"
+        )
+    else:
+        last = report.last_checkpoint
+        print(
+            f"intact: {report.covered:,} of {report.events:,} events match the ledger "
+            f"(checkpoint at {last.tree_size:,}, signed {last.timestamp} by key {last.key_id})"
+        )
+        if report.unchecked:
+            print(f"{report.unchecked:,} newer events are not yet in a checkpoint")
+    print(f"root  {report.root_hash}  (tree size {report.events:,})")
+    for result in report.kept:
+        state = "ok     " if result.ok else "REFUSED"
+        checkpoint = result.checkpoint
+        print(
+            f"kept checkpoint {state} tree size {checkpoint.tree_size:,} ({checkpoint.timestamp}): "
+            f"{result.reason}"
+        )
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from adapters.ledger_keys import LedgerKeyError, signature_check
+    from adapters.ledger_runner import open_ledger
+    from adapters.progress import ProgressBar
+
+    settings = _settings()
+    try:
+        keys = _public_keys(args, settings)
+        kept = _kept_checkpoints(args.checkpoints) if args.checkpoints else []
+        register = _open_register(settings)
+    except (LedgerKeyError, _Unavailable, OSError) as error:
+        return _fail(str(error))
+    if kept and not keys:
+        register.close()
+        return _fail("checking kept checkpoints needs the ledger's public key (--public-key FILE)")
+    if not keys:
+        print(
+            "kadaster: no public key: the recorded checkpoints' signatures are not checked", file=sys.stderr
+        )
+    progress = ProgressBar("verifying")
+    try:
+        ledger = open_ledger(register, settings, signing=False)
+        report = ledger.verify(kept, signature_check(keys) if keys else None, progress)
+    finally:
+        progress.close()
+        register.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+    return 0 if report.intact else 1
+
+
+def cmd_audit_advance(args: argparse.Namespace) -> int:
+    from adapters.ledger_keys import LedgerKeyError
+    from adapters.ledger_runner import open_ledger
+
+    settings = _settings()
+    try:
+        register = _open_register(settings)
+    except _Unavailable as error:
+        return _fail(str(error))
+    try:
+        recorded = open_ledger(register, settings).advance()
+    except LedgerKeyError as error:
+        return _fail(str(error))
+    finally:
+        register.close()
+    if args.json:
+        print(json.dumps([checkpoint.model_dump() for checkpoint in recorded], indent=2))
+    elif recorded:
+        print(
+            f"recorded {len(recorded)} checkpoint(s); tree size {recorded[-1].tree_size:,}, "
+            f"root {recorded[-1].root_hash}"
+        )
+    else:
+        print("nothing new to record")
+    return 0
+
+
+def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
+    from adapters.ledger_store import SqlCheckpointStore
+
+    settings = _settings()
+    try:
+        register = _open_register(settings)
+    except _Unavailable as error:
+        return _fail(str(error))
+    try:
+        checkpoints = SqlCheckpointStore(register.recorder).checkpoints()
+    finally:
+        register.close()
+    with _output(args.out) as out:
+        for checkpoint in checkpoints:
+            out.write(checkpoint.to_json_line() + "\n")
+    if args.out:
+        print(f"{len(checkpoints)} signed checkpoint(s) written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    from adapters.ledger_keys import LedgerKeyError, default_key_path, load_public_key
+    from adapters.ledger_runner import LedgerOptions
+
+    settings = _settings()
+    path = LedgerOptions.from_settings(settings).key or default_key_path(settings.data_dir)
+    if not path.exists():
+        return _fail(
+            f"no ledger key at {path} yet: the relay role creates it when it first runs "
+            "(or `kadaster audit advance`)"
+        )
+    try:
+        key = load_public_key(path)
+    except LedgerKeyError as error:
+        return _fail(str(error))
+    with _output(args.out) as out:
+        out.write(key.pem())
+    print(f"key id {key.key_id}", file=sys.stderr)
+    return 0
+
+
+def add_audit_commands(sub: Any) -> None:
+    """`kadaster audit verify | advance | checkpoints export | public-key`."""
+    audit = sub.add_parser(
+        "audit",
+        help="verify the tamper-evident ledger; export signed checkpoints and the key",
+        description="The event log is hashed into a Merkle tree (RFC 6962) with signed "
+        "checkpoints (Ed25519). These commands read the event store directly "
+        "(KADASTER_DATABASE_URL); they need no running service.",
+    )
+    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+
+    verify = actions.add_parser(
+        "verify",
+        help="recompute the ledger from the stored events and report tampering",
+        description=VERIFY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument(
+        "--checkpoints", metavar="FILE", help="JSON lines of checkpoints kept earlier, to check"
+    )
+    verify.add_argument(
+        "--public-key",
+        metavar="PEM",
+        action="append",
+        help="the ledger's public key (repeatable; default: the configured ledger key)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    advance = actions.add_parser(
+        "advance",
+        help="hash new events and record signed checkpoints now",
+        description="What the relay role does every few seconds; creates the key "
+        "in the data dir on first use when KADASTER_LEDGER_KEY is unset.",
+    )
+    advance.add_argument("--json", action="store_true")
+    advance.set_defaults(func=cmd_audit_advance)
+
+    checkpoints = actions.add_parser("checkpoints", help="the signed checkpoints recorded so far")
+    checkpoint_actions = checkpoints.add_subparsers(
+        dest="checkpoints_command", required=True, metavar="ACTION"
+    )
+    export = checkpoint_actions.add_parser(
+        "export", help="write them as JSON lines (for `audit verify --checkpoints`)"
+    )
+    export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_audit_checkpoints_export)
+
+    public_key = actions.add_parser("public-key", help="print the ledger's public key (PEM)")
+    public_key.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    public_key.set_defaults(func=cmd_audit_public_key)
+
+
+# export
+
+
+def _as_of(args: argparse.Namespace) -> Any:
+    from adapters.exports import parse_as_of
+
+    return parse_as_of(args.as_of) if args.as_of else None
+
+
+def cmd_export_events(args: argparse.Namespace) -> int:
+    from adapters.exports import write_events_jsonl
+    from adapters.progress import ProgressBar
+
+    settings = _settings()
+    try:
+        as_of = _as_of(args)
+        register = _open_register(settings)
+    except (ValueError, _Unavailable) as error:
+        return _fail(str(error))
+    progress = ProgressBar("exporting events")
+    try:
+        with _output(args.out) as out:
+            count = write_events_jsonl(register, cast(TextIO, out), as_of, progress)
+    finally:
+        progress.close()
+        register.close()
+    if args.out:
+        print(f"{count:,} events written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export_kadaster(args: argparse.Namespace) -> int:
+    from adapters.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
+    from adapters.progress import ProgressBar
+
+    if args.format == "xlsx" and not args.out and sys.stdout.isatty():
+        return _fail("an XLSX export goes to a file: add --out FILE.xlsx")
+    settings = _settings()
+    try:
+        as_of = _as_of(args)
+        register = _open_register(settings)
+    except (ValueError, _Unavailable) as error:
+        return _fail(str(error))
+    progress = ProgressBar("reading devices")
+    try:
+        rows = kadaster_rows(register, as_of, progress)
+    finally:
+        progress.close()
+        register.close()
+    if args.format == "xlsx":
+        with _output(args.out, binary=True) as out:
+            write_kadaster_xlsx(rows, out, as_of)
+    else:
+        with _output(args.out) as out:
+            write_kadaster_csv(rows, cast(TextIO, out))
+    if args.out:
+        print(f"{len(rows):,} devices written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def add_export_commands(sub: Any) -> None:
+    """`kadaster export events | kadaster`."""
+    export = sub.add_parser(
+        "export",
+        help="export every event (JSON lines) or the kadaster (CSV, XLSX)",
+        description="Reads the event store directly (KADASTER_DATABASE_URL). --as-of takes "
+        "an ISO 8601 moment (UTC unless a zone is given); a bare date means the end of "
+        "that day, UTC.",
+    )
+    kinds = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
+
+    events = kinds.add_parser(
+        "events",
+        help="every stored event in log order, as JSON lines",
+        description="One JSON object per line: position, aggregate_id, version, type, "
+        "topic, recorded_at and the event's data.",
+    )
+    events.add_argument("--format", choices=["jsonl"], default="jsonl")
+    events.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    events.add_argument("--as-of", metavar="T", help="only events recorded at or before this moment")
+    events.set_defaults(func=cmd_export_events)
+
+    kadaster = kinds.add_parser(
+        "kadaster",
+        help="one row per device (the kadaster view), CSV or XLSX",
+        description="MID-ID, institution, campus, modality, manufacturer, model, "
+        "serial number, use, installation date, status, FANC licence, old FANC number, "
+        "billing number and dates; XLSX has one sheet per modality.",
+    )
+    kadaster.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    kadaster.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    kadaster.add_argument("--as-of", metavar="T", help="the kadaster as it stood at this moment")
+    kadaster.set_defaults(func=cmd_export_kadaster)

@@ -1,0 +1,189 @@
+"""Auditors' exports: every event as JSON lines, the kadaster as CSV and XLSX, now and as of a past moment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from adapters.exports import (
+    KADASTER_COLUMNS,
+    event_records,
+    json_safe,
+    kadaster_rows,
+    parse_as_of,
+    write_events_jsonl,
+    write_kadaster_csv,
+    write_kadaster_xlsx,
+)
+from services.register import Register
+from tests.conftest import Sender
+from tests.services.test_device_lifecycle import (
+    HOSPITAL,
+    LICENCE,
+    SUPPLIER,
+    backfill,
+    issue,
+    linked_device,
+    notice,
+    report,
+)
+
+HEADERS = [header for _, header in KADASTER_COLUMNS]
+
+
+def a_moment_between() -> datetime:
+    """A moment strictly after everything recorded so far and before anything recorded next."""
+    time.sleep(0.01)
+    moment = datetime.now(UTC)
+    time.sleep(0.01)
+    return moment
+
+
+def drive_devices(sender: Sender) -> dict[str, str]:
+    """Devices in every state the kadaster knows, by MID-ID -> expected status."""
+    # A CT through the whole life: reported, linked, licensed, billed.
+    billed = linked_device(sender)
+    sender.accepted("fanc", "fanc.licence", {"mid_id": billed, **LICENCE})
+    sender.accepted("riziv", "billing.assign", {"mid_id": billed, "billing_number": "7001"})
+    # An MRI, linked.
+    mri = linked_device(sender, "MRI", serial_number="MR-1")
+    # A PET-CT only its supplier announced so far.
+    announced = issue(sender, "PET-CT")
+    sender.accepted(
+        SUPPLIER, "device.installation", notice(announced, modality="PET-CT", serial_number="PC-9")
+    )
+    # A CT reported, then taken out of service.
+    retired = issue(sender)
+    sender.accepted(HOSPITAL, "device.report", report(retired, serial_number="SN-OLD"))
+    sender.accepted(
+        HOSPITAL,
+        "device.decommission",
+        {"mid_id": retired, "effective_on": "2024-06-01", "reason": "replaced"},
+    )
+    # A CT the FOD backfilled from before MID-IDs, with its old FANC number.
+    backfilled = sender.accepted("fod", "midid.backfill", backfill())["mid_id"]
+    sender.accepted("fanc", "fanc.legacy-number", {"legacy_number": "F-7", "mid_id": backfilled})
+    return {
+        billed: "linked",
+        mri: "linked",
+        announced: "announced",
+        retired: "decommissioned",
+        backfilled: "linked",
+    }
+
+
+def test_an_xlsx_export_holds_every_device_on_a_sheet_per_modality(
+    sender: Sender, register: Register, tmp_path: Path
+) -> None:
+    expected = drive_devices(sender)
+    path = tmp_path / "kadaster.xlsx"
+    write_kadaster_xlsx(kadaster_rows(register), path)
+    workbook = load_workbook(path)
+    assert workbook.sheetnames == ["CT", "PET-CT", "MRI"]
+    found: dict[str, dict[str, object]] = {}
+    for sheet in workbook.worksheets:
+        header = [cell.value for cell in sheet[1]]
+        assert header == HEADERS
+        assert all(cell.font.bold for cell in sheet[1])
+        assert sheet.freeze_panes == "A2"
+        assert sheet.column_dimensions["A"].width >= len("MID-0000001-95")
+        for values in sheet.iter_rows(min_row=2, values_only=True):
+            row = dict(zip(HEADERS, values, strict=True))
+            assert row["Modality"] == sheet.title
+            found[str(row["MID-ID"])] = row
+    assert {mid_id: row["Status"] for mid_id, row in found.items()} == expected
+    billed = next(mid_id for mid_id, row in found.items() if row["Billing number"] == "7001")
+    assert found[billed]["FANC licence"] == "FANC-L-1"
+    assert found[billed]["Installed on"] == datetime(2024, 3, 1)
+    assert found[billed]["Campus"] == "Campus Noord"
+    assert {row["FANC legacy number"] for row in found.values()} >= {"F-7"}
+
+
+def test_a_csv_export_has_the_same_columns_and_a_row_per_device(sender: Sender, register: Register) -> None:
+    expected = drive_devices(sender)
+    out = io.StringIO()
+    write_kadaster_csv(kadaster_rows(register), out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(rows[0]) == HEADERS
+    assert {row["MID-ID"]: row["Status"] for row in rows} == expected
+    retired = next(row for row in rows if row["Status"] == "decommissioned")
+    assert retired["Decommissioned on"] == "2024-06-01"
+    announced = next(row for row in rows if row["Status"] == "announced")
+    # Nothing reported yet: the supplier's notice fills in what is known.
+    assert (announced["Serial number"], announced["Campus"]) == ("PC-9", "")
+
+
+def test_a_kadaster_export_as_of_a_past_moment_shows_the_devices_as_they_were(
+    sender: Sender, register: Register
+) -> None:
+    first = linked_device(sender)
+    before = a_moment_between()
+    sender.accepted(
+        HOSPITAL,
+        "device.change",
+        {"mid_id": first, "changes": {"campus": "Campus Zuid"}, "effective_on": "2025-01-01"},
+    )
+    later = linked_device(sender, "MRI", serial_number="MR-2")
+    then = {row["mid_id"]: row for row in kadaster_rows(register, as_of=before)}
+    now = {row["mid_id"]: row for row in kadaster_rows(register)}
+    assert set(then) == {first}
+    assert then[first]["campus"] == "Campus Noord"
+    assert set(now) == {first, later}
+    assert now[first]["campus"] == "Campus Zuid"
+
+
+def test_an_events_export_as_of_a_past_moment_holds_exactly_the_events_recorded_up_to_then(
+    sender: Sender, register: Register
+) -> None:
+    linked_device(sender)
+    recorded_then = [n.id for n in register.recorder.select_notifications(start=1, limit=10_000)]
+    moment = a_moment_between()
+    linked_device(sender, "MRI", serial_number="MR-3")
+    out = io.StringIO()
+    count = write_events_jsonl(register, out, as_of=moment)
+    exported = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert count == len(exported)
+    assert [record["position"] for record in exported] == recorded_then
+    everything = list(event_records(register))
+    assert len(everything) > len(exported)
+    assert [record["position"] for record in everything] == sorted(
+        record["position"] for record in everything
+    )
+
+
+def test_an_exported_event_carries_its_place_in_the_log_and_json_safe_data(
+    sender: Sender, register: Register
+) -> None:
+    mid_id = linked_device(sender)
+    records = list(event_records(register))
+    reported = next(r for r in records if r["type"] == "Device.Reported")
+    assert reported["topic"] == "domain.device:Device.Reported"
+    assert reported["version"] == 2
+    assert reported["data"]["installed_on"] == "2024-03-01"
+    assert datetime.fromisoformat(reported["recorded_at"]).tzinfo is not None
+    opened = next(r for r in records if r["type"] == "Device.Opened")
+    assert opened["data"]["mid_id"] == mid_id
+    assert opened["aggregate_id"] == reported["aggregate_id"]
+    json.dumps(records)
+
+
+def test_moments_and_values_are_read_and_written_as_auditors_expect() -> None:
+    assert parse_as_of("2024-04-23T10:00:00Z") == datetime(2024, 4, 23, 10, tzinfo=UTC)
+    assert parse_as_of("2024-04-23T12:00:00+02:00") == datetime(2024, 4, 23, 10, tzinfo=UTC)
+    assert parse_as_of("2024-04-23T10:00:00") == datetime(2024, 4, 23, 10, tzinfo=UTC)
+    # A bare date is the whole of that day.
+    assert parse_as_of("2024-04-23") == datetime(2024, 4, 23, 23, 59, 59, 999999, tzinfo=UTC)
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_as_of("yesterday")
+    assert json_safe({"d": date(2024, 1, 2), "s": {1}, "b": b"\x00"}) == {
+        "d": "2024-01-02",
+        "s": [1],
+        "b": "AA==",
+    }
