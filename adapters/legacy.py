@@ -1,0 +1,342 @@
+"""`kadaster legacy ...`: import the legacy kadaster register (CSV, Excel); write the hospitals' letters."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from eventsourcing.domain import EventSourcingError
+
+from services.legacy_import import (
+    DEFAULT_BATCH_SIZE,
+    LETTER_COLUMNS,
+    ImportSummary,
+    LegacyFile,
+    LegacyImport,
+    LetterLine,
+    legacy_letters,
+    read_legacy_register,
+)
+from services.processor import CommandProcessor
+from services.register import Register
+
+Rows = list[tuple[int, Sequence[Any]]]
+CSV_DELIMITERS = ";,\t|"
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as a table at all."""
+
+
+# reading files
+
+
+def read_rows(path: Path) -> Rows:
+    """The cells of a CSV or XLSX file, each row with the number a spreadsheet shows for it."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            return _read_xlsx(path)
+        if suffix in (".csv", ".txt", ".tsv"):
+            return _read_csv(path.read_bytes())
+    except OSError as error:
+        raise UnreadableFile(f"cannot read {path}: {error.strerror or error}") from None
+    if suffix == ".xls":
+        raise UnreadableFile(f"{path.name} is an old Excel file: save it as .xlsx or CSV")
+    raise UnreadableFile(f"{path.name}: expected a .csv or .xlsx file")
+
+
+def _read_csv(data: bytes) -> Rows:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel on Windows saves "CSV (semicolon delimited)" in its own code page.
+        text = data.decode("cp1252", errors="replace")
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max(CSV_DELIMITERS, key=first_line.count) if first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return [(number, row) for number, row in enumerate(reader, start=1)]
+
+
+def _read_xlsx(path: Path) -> Rows:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise UnreadableFile(f"{path.name} is not a readable .xlsx file: {error}") from None
+    try:
+        sheet = workbook.worksheets[0]
+        return [(number, list(row)) for number, row in enumerate(sheet.iter_rows(values_only=True), start=1)]
+    finally:
+        workbook.close()
+
+
+def read_legacy_file(path: Path) -> LegacyFile:
+    return read_legacy_register(read_rows(path), name=path.name)
+
+
+# importing
+
+
+class ProgressBar:
+    """A one-line `\\r` bar on a terminal; silent otherwise."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.active = stream.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if not self.active or total == 0:
+            return
+        filled = self.width * done // total
+        bar = "#" * filled + "." * (self.width - filled)
+        elapsed = time.monotonic() - self.started
+        self.stream.write(f"\r{label:<26} [{bar}] {done}/{total}  {elapsed:5.0f}s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def import_legacy_file(
+    register: Register,
+    legacy: LegacyFile,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressBar | None = None,
+) -> ImportSummary:
+    """Runs the import in this process, straight against the event store, as the ingest role would."""
+    processor = CommandProcessor(register)
+    importer = LegacyImport(processor, sent_at=datetime.now(UTC), batch_size=batch_size, progress=progress)
+    return importer.run(legacy, skip_invalid=skip_invalid, dry_run=dry_run)
+
+
+def print_summary(summary: ImportSummary, out: TextIO, skip_invalid: bool) -> None:
+    totals = summary.totals()
+    verb = "would be" if summary.dry_run else "were"
+    print(f"{summary.file}: {totals['rows']} rows", file=out)
+    for name in ("created", "changed", "unchanged", "rejected"):
+        print(f"  {name:<10} {totals[name]:>6}", file=out)
+    skipped = " (skipped)" if skip_invalid or summary.dry_run else ""
+    print(f"  {'invalid':<10} {totals['invalid']:>6}{skipped}", file=out)
+    commands = summary.commands
+    if summary.dry_run:
+        print(f"commands that would be sent: {commands.get('planned', 0)}", file=out)
+    elif summary.recorded:
+        print(
+            f"commands: {commands['sent']} sent, {commands['accepted']} accepted, {commands['rejected']} "
+            f"rejected ({commands['duplicates']} sent before)",
+            file=out,
+        )
+    if summary.institutions_registered:
+        registered = summary.institutions_registered
+        print(f"institutions that {verb} registered: {len(registered)} ({_some(registered)})", file=out)
+    if summary.institutions_unregistered:
+        unregistered = summary.institutions_unregistered
+        print(
+            f"institutions not registered: {len(unregistered)} ({_some(unregistered)}); the file gives no "
+            "province, postcode or region: send institution.register for them",
+            file=out,
+        )
+    if summary.ignored_columns:
+        print(f"columns ignored: {', '.join(summary.ignored_columns)}", file=out)
+    if summary.problems:
+        print(f"\nproblems ({len(summary.problems)}):", file=out)
+        for problem in summary.problems:
+            print(f"  {problem}", file=out)
+    refusals = summary.refusals
+    if refusals:
+        print(f"\nrefused ({len(refusals)}):", file=out)
+        for refusal in refusals:
+            where = f"row {refusal.row} ({refusal.institution} {refusal.label})" if refusal.row else (
+                f"institution {refusal.institution}"
+            )
+            again = " [refused before]" if refusal.earlier else ""
+            print(f"  {where}, {refusal.step}: {refusal.code}: {refusal.message}{again}", file=out)
+    if summary.problems and not summary.recorded and not summary.dry_run:
+        print(
+            f"\nnothing was recorded: {summary.invalid or 'the file'} row(s) have problems"
+            if summary.invalid
+            else "\nnothing was recorded: the file cannot be read as a legacy register",
+            file=out,
+        )
+        if summary.invalid:
+            print("fix them, or use --skip-invalid to record only the valid rows", file=out)
+
+
+def _some(names: Sequence[str], shown: int = 10) -> str:
+    more = f", ... {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def cmd_legacy_import(args: argparse.Namespace) -> int:
+    from adapters.cli import settings_or_exit
+    from adapters.runtime import open_register
+
+    settings = settings_or_exit()
+    try:
+        legacy = read_legacy_file(Path(args.file))
+    except UnreadableFile as error:
+        print(f"kadaster: {error}", file=sys.stderr)
+        return 2
+    if not legacy.readable or (legacy.problems and not args.skip_invalid and not args.dry_run):
+        # The whole file is checked before anything is recorded; the register is not even opened.
+        summary = ImportSummary(
+            file=legacy.name, rows=legacy.rows, problems=legacy.problems,
+            ignored_columns=legacy.ignored_columns,
+        )
+        _report(args, summary)
+        return 2 if not legacy.readable else 1
+    register = open_register(settings)
+    try:
+        summary = import_legacy_file(
+            register, legacy, skip_invalid=args.skip_invalid, dry_run=args.dry_run,
+            batch_size=args.batch_size, progress=None if args.json else ProgressBar(sys.stderr),
+        )
+    except EventSourcingError as error:
+        # Batches already committed stay; their command ids make running the import again finish it.
+        print(f"\nkadaster: the import stopped: {type(error).__name__}: {error}. What was recorded stays; "
+              "run the same import again to finish it.", file=sys.stderr)
+        return 3
+    finally:
+        register.close()
+    _report(args, summary)
+    # A dry run of a file with problems would record nothing either.
+    unrecordable = args.dry_run and summary.problems and not args.skip_invalid
+    return 1 if summary.refusals or unrecordable else 0
+
+
+def _report(args: argparse.Namespace, summary: ImportSummary) -> None:
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_summary(summary, sys.stdout, args.skip_invalid)
+
+
+# the letters
+
+
+def write_letters(lines: Sequence[LetterLine], out: Path) -> dict[str, int]:
+    """Per institution, `<recognition number>.csv` and `.xlsx` listing its devices and their MID-IDs."""
+    out.mkdir(parents=True, exist_ok=True)
+    by_institution: dict[str, list[LetterLine]] = {}
+    for line in lines:
+        by_institution.setdefault(line.institution, []).append(line)
+    for institution, devices in by_institution.items():
+        header = [title for _, title in LETTER_COLUMNS]
+        rows = [[getattr(line, name) for name, _ in LETTER_COLUMNS] for line in devices]
+        with (out / f"{institution}.csv").open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+        _write_letter_xlsx(out / f"{institution}.xlsx", institution, header, rows)
+    return {institution: len(devices) for institution, devices in by_institution.items()}
+
+
+def _write_letter_xlsx(path: Path, institution: str, header: list[str], rows: list[list[str]]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = institution[:31]
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(row)
+    for index, title in enumerate(header):
+        width = max([len(title), *(len(str(row[index])) for row in rows)]) + 2
+        sheet.column_dimensions[chr(ord("A") + index)].width = min(width, 60)
+    sheet.freeze_panes = "A2"
+    workbook.save(path)
+
+
+def cmd_legacy_letters(args: argparse.Namespace) -> int:
+    from adapters.cli import settings_or_exit
+    from adapters.runtime import open_register
+
+    register = open_register(settings_or_exit())
+    try:
+        lines = legacy_letters(register)
+    finally:
+        register.close()
+    if args.institution:
+        lines = [line for line in lines if line.institution == args.institution]
+    out = Path(args.out)
+    written = write_letters(lines, out)
+    if args.json:
+        print(json.dumps({"out": str(out), "institutions": written, "devices": len(lines)}, indent=2))
+    else:
+        print(f"{len(written)} letter(s), {len(lines)} device(s), written to {out} (CSV and XLSX each)")
+    return 0
+
+
+def add_legacy_commands(sub: Any) -> None:
+    legacy = sub.add_parser(
+        "legacy", help="import the legacy kadaster register and write the hospitals' MID-ID letters",
+        description="The kadaster as it stood before the MID-ID (1 October 2022): import it, giving every "
+        "device its MID-ID (a backfill), and tell each hospital which MID-ID each device received. Reads and "
+        "writes the event store directly (KADASTER_DATABASE_URL or the data dir); no running service needed.",
+    )
+    actions = legacy.add_subparsers(dest="legacy_command", required=True, metavar="ACTION")
+
+    importing = actions.add_parser(
+        "import", help="check and record a legacy register file (CSV or XLSX)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Checks the whole file first and lists every problem (row, column, value, reason); nothing is recorded
+from a file with problems unless --skip-invalid. Each row then goes in through the live commands:
+institution.register (institutions the register does not know), midid.backfill (which issues and links
+the MID-ID, with the old FANC number), fanc.licence (the FANC number as licence, valid from the
+installation date), billing.assign, device.decommission; for a device already imported, device.correct
+with only the fields that changed. Importing the same file again records nothing. The import adds and
+corrects; it never removes (a row left out, an emptied FANC or billing number change nothing).
+
+Defaults: the institution's name is its recognition number when the file has no name column; its
+province and region come from a province, postcode or region column, and without any of them the
+institution is not registered (the summary lists it). A device is registered on its installation
+date (or a registratiedatum column), before 2022-10-01 so the FANC transition applies. An
+out-of-service device is decommissioned on its 'buiten gebruik sinds' date, else on 2022-09-30,
+and gets no licence or billing number (both ended with it).
+
+Columns (Dutch, French or English; case, accents and spacing do not matter): erkenningsnummer,
+toestel, modaliteit, fabrikant, model, serienummer, campus, installatiedatum, gebruik; optional
+FANC-nummer, facturatienummer, status, buiten gebruik sinds, registratiedatum, naam, provincie,
+postcode, gewest. Dates: dd/mm/yyyy, d/m/yyyy, dd-mm-yyyy, yyyy-mm-dd or Excel dates.
+
+Exit status: 0 recorded; 1 problems in the file (nothing recorded) or a command refused; 2 file
+unreadable; 3 the event store failed midway (run the import again to finish).""",
+    )
+    importing.add_argument("file", help="the register (.csv with ; or , or .xlsx, first sheet)")
+    importing.add_argument("--skip-invalid", action="store_true", help="record the valid rows only")
+    importing.add_argument("--dry-run", action="store_true", help="check and plan only; record nothing")
+    importing.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                           help=f"commands per transaction (default {DEFAULT_BATCH_SIZE})")
+    importing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    importing.set_defaults(func=cmd_legacy_import)
+
+    letters = actions.add_parser(
+        "letters", help="write each hospital's list of devices with the MID-ID each received",
+        description="Per institution, <recognition number>.csv and .xlsx: label, modality, manufacturer, "
+        "model, serial number, campus, MID-ID and status of every backfilled device, as the register says "
+        "now.",
+    )
+    letters.add_argument("--out", required=True, help="directory to write the letters to")
+    letters.add_argument("--institution", help="only this institution's letter")
+    letters.add_argument("--json", action="store_true", help="print what was written as JSON")
+    letters.set_defaults(func=cmd_legacy_letters)
