@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO, cast
@@ -63,11 +64,10 @@ def _output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
 
 def _public_keys(args: argparse.Namespace, settings: Settings) -> list[Any]:
     from adapters.ledger_keys import default_key_path, load_public_key
-    from adapters.ledger_runner import LedgerOptions
 
     if args.public_key:
         return [load_public_key(Path(path)) for path in args.public_key]
-    configured = LedgerOptions.from_settings(settings).key or default_key_path(settings.data_dir)
+    configured = settings.ledger_key or default_key_path(settings.data_dir)
     return [load_public_key(configured)] if configured.exists() else []
 
 
@@ -197,10 +197,9 @@ def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
 
 def cmd_audit_public_key(args: argparse.Namespace) -> int:
     from adapters.ledger_keys import LedgerKeyError, default_key_path, load_public_key
-    from adapters.ledger_runner import LedgerOptions
 
     settings = _settings()
-    path = LedgerOptions.from_settings(settings).key or default_key_path(settings.data_dir)
+    path = settings.ledger_key or default_key_path(settings.data_dir)
     if not path.exists():
         return _fail(
             f"no ledger key at {path} yet: the relay role creates it when it first runs "
@@ -216,11 +215,110 @@ def cmd_audit_public_key(args: argparse.Namespace) -> int:
     return 0
 
 
+REPLAY_FILE = "kadaster.readmodels.db"
+
+
+def cmd_audit_replay(args: argparse.Namespace) -> int:
+    from adapters.progress import ProgressBar
+    from adapters.runtime import all_projections
+    from projections.as_of import parse_as_of, replay
+    from projections.store import ReadModelStore
+
+    settings = _settings()
+    try:
+        until = parse_as_of(args.until)
+    except ValueError as error:
+        return _fail(f"--until: {error}")
+    out = Path(args.out)
+    target = out / REPLAY_FILE
+    if target.exists():
+        return _fail(f"{target} already exists: replay into an empty folder")
+    try:
+        register = _open_register(settings)
+    except _Unavailable as error:
+        return _fail(str(error))
+    out.mkdir(parents=True, exist_ok=True)
+    store = ReadModelStore(f"sqlite:///{target.resolve()}")
+    progress = ProgressBar("replaying")
+    try:
+        done = replay(register, store, all_projections(), until, progress)
+    finally:
+        progress.close()
+        store.close()
+        register.close()
+    summary = {**done.as_dict(), "database": str(target)}
+    (out / "replay.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"replayed {done.events:,} events recorded up to {until.isoformat()} "
+            f"(log read to position {done.position:,}) in {done.seconds:.1f}s"
+        )
+        print(f"read models as of then: {target} (SQLite; tables rm_devices, rm_mid_ids, rm_history, ...)")
+    return 0
+
+
+def _history_filters(subject: str) -> dict[str, str]:
+    """A MID-ID (in any accepted spelling) or else a round id."""
+    from domain.errors import DomainError
+    from domain.identifiers import MidId
+
+    if subject.strip().upper().startswith("MID"):
+        try:
+            return {"mid_id": str(MidId.parse(subject, "mid_id"))}
+        except DomainError as error:
+            raise ValueError(error.details[0].message) from None
+    return {"round_id": subject.strip()}
+
+
+def cmd_audit_history(args: argparse.Namespace) -> int:
+    from adapters.cli import print_table
+    from adapters.cli_read import HISTORY_COLUMNS
+    from projections.as_of import parse_as_of, replay
+    from projections.audit_history import AuditHistory
+    from projections.queries import MAX_PAGE, Queries, QueryError
+    from projections.store import ReadModelStore
+
+    settings = _settings()
+    try:
+        filters: dict[str, Any] = _history_filters(args.subject)
+        until = parse_as_of(args.as_of) if args.as_of else None
+        register = _open_register(settings)
+    except (ValueError, _Unavailable) as error:
+        return _fail(str(error))
+    items: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="kadaster-history-") as directory:
+        store = ReadModelStore(f"sqlite:///{Path(directory) / 'history.db'}")
+        try:
+            # Straight from the stored events: the story does not depend on any read model.
+            replay(register, store, [AuditHistory()], until)
+            queries = Queries(register, store)
+            while True:
+                page = queries.run("history", {**filters, "limit": MAX_PAGE, "offset": len(items)})
+                items += page["items"]
+                if len(page["items"]) < MAX_PAGE:
+                    break
+        except QueryError as error:
+            return _fail(f"{error.detail.code}: {error.detail.message}", 1)
+        finally:
+            store.close()
+            register.close()
+    answer = {**filters, "as_of": None if until is None else until.isoformat(), "items": items}
+    if args.json:
+        print(json.dumps(answer, indent=2, default=str))
+    else:
+        print_table(items, HISTORY_COLUMNS)
+        when = "" if until is None else f" recorded up to {until.isoformat()}"
+        print(f"\n{len(items)} events{when}")
+    return 0
+
+
 def add_audit_commands(sub: Any) -> None:
-    """`kadaster audit verify | advance | checkpoints export | public-key`."""
+    """`kadaster audit verify | advance | checkpoints export | replay | history | public-key`."""
     audit = sub.add_parser(
         "audit",
-        help="verify the tamper-evident ledger; export signed checkpoints and the key",
+        help="verify the tamper-evident ledger, replay the register as of a moment, tell a MID-ID's story",
         description="The event log is hashed into a Merkle tree (RFC 6962) with signed "
         "checkpoints (Ed25519). These commands read the event store directly "
         "(KADASTER_DATABASE_URL); they need no running service.",
@@ -264,6 +362,29 @@ def add_audit_commands(sub: Any) -> None:
     export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
     export.set_defaults(func=cmd_audit_checkpoints_export)
 
+    replaying = actions.add_parser(
+        "replay",
+        help="rebuild every read model as of a moment into a separate database",
+        description="Replays the events recorded up to --until (their recording time) into new read "
+        f"models in DIR/{REPLAY_FILE} (SQLite), beside a replay.json summary. The event store is only read.",
+    )
+    replaying.add_argument("--until", required=True, metavar="T", help="ISO 8601 moment, or a date (its end)")
+    replaying.add_argument("--out", required=True, metavar="DIR", help="an empty or new folder")
+    replaying.add_argument("--json", action="store_true", help="print the summary as JSON")
+    replaying.set_defaults(func=cmd_audit_replay)
+
+    history = actions.add_parser(
+        "history",
+        help="the full story of a MID-ID and its device, or of a round, from the stored events",
+        description="Every event about a MID-ID and its device (or an allocation round), in the order "
+        "recorded, with source, command id, recording time and business date, replayed from the event "
+        "store itself (no read model is trusted). --json adds each event's data.",
+    )
+    history.add_argument("subject", help="a MID-ID (e.g. MID-0000001-95) or a round id (e.g. nmr-2023)")
+    history.add_argument("--as-of", metavar="T", help="only what was recorded up to this moment")
+    history.add_argument("--json", action="store_true", help="print JSON with every event's data")
+    history.set_defaults(func=cmd_audit_history)
+
     public_key = actions.add_parser("public-key", help="print the ledger's public key (PEM)")
     public_key.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
     public_key.set_defaults(func=cmd_audit_public_key)
@@ -273,7 +394,7 @@ def add_audit_commands(sub: Any) -> None:
 
 
 def _as_of(args: argparse.Namespace) -> Any:
-    from adapters.exports import parse_as_of
+    from projections.as_of import parse_as_of
 
     return parse_as_of(args.as_of) if args.as_of else None
 

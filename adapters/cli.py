@@ -146,7 +146,9 @@ def cmd_midid_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_midid_list(args: argparse.Namespace) -> int:
-    filters = {k: v for k, v in (("modality", args.modality), ("status", args.status)) if v}
+    filters = {
+        k: v for k, v in (("modality", args.modality), ("status", args.status), ("as_of", args.as_of)) if v
+    }
 
     async def work(client: Any) -> int:
         answer = await client.query("midids", filters)
@@ -270,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--hospital", required=True, help="institution id, e.g. H001")
     listing.add_argument("--modality", help="only this modality")
     listing.add_argument("--status", choices=["issued", "linked", "cancelled"], help="only this status")
+    listing.add_argument("--as-of", metavar="T", help="the list as it stood at this moment (ISO 8601)")
     client_options(listing)
     listing.set_defaults(func=cmd_midid_list)
     cancel = midid_sub.add_parser("cancel", help="cancel an unlinked MID-ID of one's own (never reissued)")
@@ -306,12 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--nats-url", help="NATS server (default: KADASTER_NATS_URL or the embedded one)")
     health.set_defaults(func=cmd_health)
 
+    from adapters.audit_cli import add_audit_commands, add_export_commands
+    from adapters.cli_read import add_read_commands
     from adapters.cli_rounds import add_round_commands
     from adapters.contract_docs import add_contract_commands
+    from adapters.legacy import add_legacy_commands
     from adapters.nats_config import add_nats_config_command
 
-    add_contract_commands(sub)
+    add_read_commands(sub)
     add_round_commands(sub)
+    add_legacy_commands(sub)
+    add_audit_commands(sub)
+    add_export_commands(sub)
+    add_contract_commands(sub)
     add_nats_config_command(sub)
 
     config = sub.add_parser("config", help="show the settings in force and every variable")

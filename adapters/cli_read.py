@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,7 +73,7 @@ def _summary(detail: dict[str, Any]) -> str:
 
 def cmd_devices_list(args: argparse.Namespace) -> int:
     filters = _filters(
-        args, ["institution", "modality", "province", "status", "campus", "sort", "limit", "offset"]
+        args, ["institution", "modality", "province", "status", "campus", "sort", "limit", "offset", "as_of"]
     )
 
     async def work(client: Any) -> int:
@@ -90,7 +89,7 @@ def cmd_devices_list(args: argparse.Namespace) -> int:
 
 def cmd_device(args: argparse.Namespace) -> int:
     async def work(client: Any) -> int:
-        device = await client.query("device", {"mid_id": args.mid_id})
+        device = await client.query("device", {"mid_id": args.mid_id, **_filters(args, ["as_of"])})
         if args.json:
             print(json.dumps(device, indent=2))
             return 0
@@ -116,7 +115,7 @@ def cmd_device(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    filters = _filters(args, ["mid_id", "limit", "offset"])
+    filters = _filters(args, ["mid_id", "limit", "offset", "as_of"])
     if args.round:
         filters["round_id"] = args.round
     if args.institution:
@@ -134,7 +133,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_discrepancies(args: argparse.Namespace) -> int:
-    filters = _filters(args, ["institution", "kind", "status", "today", "mid_id", "limit", "offset"])
+    filters = _filters(args, ["institution", "kind", "status", "today", "mid_id", "limit", "offset", "as_of"])
 
     async def work(client: Any) -> int:
         answer = await client.query("discrepancies", filters)
@@ -149,7 +148,7 @@ def cmd_discrepancies(args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    filters = _filters(args, ["modality", "province"])
+    filters = _filters(args, ["modality", "province", "as_of"])
 
     async def work(client: Any) -> int:
         emit(args, await client.query("capacity", filters), CAPACITY_COLUMNS)
@@ -173,35 +172,8 @@ def _open_projector() -> tuple[Any, Any, Any]:
     return register, store, Projector(register, store, all_projections(), reset_outdated=False)
 
 
-class ProgressBar:
-    """`\\r`-redrawn bar on a terminal; nothing when stderr is a pipe or a file."""
-
-    def __init__(self, name: str, width: int = 30) -> None:
-        self.name = name
-        self.width = width
-        self.shown = sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, position: int, head: int) -> None:
-        if not self.shown:
-            return
-        share = 1.0 if head <= 0 else min(position / head, 1.0)
-        done = int(share * self.width)
-        bar = "#" * done + "-" * (self.width - done)
-        print(
-            f"\r{self.name:<16} [{bar}] {share:6.1%} {position:,}/{head:,} "
-            f"{time.monotonic() - self.started:6.1f}s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
-
-
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    from adapters.progress import ProgressBar
     from projections.rebuild import rebuild
 
     register, store, projector = _open_projector()
@@ -253,6 +225,15 @@ def _hospital_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hospital", help="ask as this hospital (institution id): only its own rows are answered")
 
 
+def as_of_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--as-of",
+        metavar="T",
+        help="what the register said at this moment (ISO 8601, UTC unless a zone is given; "
+        "a bare date is the end of that day), replayed from the events recorded by then",
+    )
+
+
 def _page_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="rows per page, 1..1000 (default 100)")
     p.add_argument("--offset", type=int, help="rows to skip (default 0)")
@@ -284,6 +265,7 @@ def add_read_commands(sub: Any) -> None:
     listing.add_argument("--sort", help="e.g. --sort=province,-installed_on (default mid_id)")
     _page_options(listing)
     _hospital_option(listing)
+    as_of_option(listing)
     add_client_options(listing)
     listing.set_defaults(func=cmd_devices_list)
 
@@ -295,6 +277,7 @@ def add_read_commands(sub: Any) -> None:
     )
     device.add_argument("mid_id", help="the MID-ID, e.g. MID-0000001-95 (dashes and case do not matter)")
     _hospital_option(device)
+    as_of_option(device)
     add_client_options(device)
     device.set_defaults(func=cmd_device)
 
@@ -312,6 +295,7 @@ def add_read_commands(sub: Any) -> None:
     )
     _page_options(history)
     _hospital_option(history)
+    as_of_option(history)
     add_client_options(history)
     history.set_defaults(func=cmd_history)
 
@@ -336,6 +320,7 @@ def add_read_commands(sub: Any) -> None:
     discrepancies.add_argument("--mid-id", dest="mid_id", help="only this MID-ID's")
     _page_options(discrepancies)
     _hospital_option(discrepancies)
+    as_of_option(discrepancies)
     add_client_options(discrepancies)
     discrepancies.set_defaults(func=cmd_discrepancies)
 
@@ -348,6 +333,7 @@ def add_read_commands(sub: Any) -> None:
     capacity.add_argument("--modality", help="one modality: every known province, even with none")
     capacity.add_argument("--province", help="one province")
     _hospital_option(capacity)
+    as_of_option(capacity)
     add_client_options(capacity)
     capacity.set_defaults(func=cmd_capacity)
 

@@ -50,6 +50,16 @@ class Settings(BaseModel):
         default=15.0, gt=0, description="How long JetStream waits for an ack before redelivering a command."
     )
     ingest_batch: int = Field(default=256, ge=1, le=10_000, description="Messages taken from the stream per batch.")
+    ledger_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs ledger checkpoints (default: created in the data dir).",
+    )
+    ledger_checkpoint_every: int = Field(
+        default=1000, ge=1, le=1_000_000, description="Events between two signed ledger checkpoints."
+    )
+    ledger_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the relay role hashes new events into the ledger."
+    )
     log_format: Literal["auto", "json", "console"] = Field(default="auto", description="auto: console on a terminal.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
 

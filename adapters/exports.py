@@ -6,7 +6,7 @@ import base64
 import csv
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from domain.device import Device
 from domain.identifiers import Modality
+from projections.as_of import utc
 from services.register import Register
 
 Progress = Callable[[int, int], None]
@@ -48,24 +49,6 @@ KADASTER_COLUMNS: list[tuple[str, str]] = [
 ]
 
 
-def parse_as_of(text: str) -> datetime:
-    """An ISO 8601 moment; without a zone it is UTC, and a bare date means the end of that day (UTC)."""
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 date or date-time, e.g. 2024-04-23T10:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def json_safe(value: Any) -> Any:
     """Plain JSON: UUIDs, dates and moments as ISO strings, bytes as base64, containers recursively."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -73,7 +56,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
-        return _utc(value).isoformat()
+        return utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -97,7 +80,7 @@ def event_records(
 ) -> Iterator[dict[str, Any]]:
     """Every stored event in log order; with `as_of`, only those recorded at or before that moment."""
     total = register.recorder.max_notification_id() or 0
-    limit = _utc(as_of) if as_of is not None else None
+    limit = utc(as_of) if as_of is not None else None
     position = 0
     while True:
         notifications = register.recorder.select_notifications(
@@ -107,7 +90,7 @@ def event_records(
             break
         for notification in notifications:
             event: Any = register.mapper.to_domain_event(notification)
-            recorded_at = _utc(event.timestamp)
+            recorded_at = utc(event.timestamp)
             if limit is not None and recorded_at > limit:
                 continue
             data = {
@@ -150,7 +133,7 @@ def _device_as_of(register: Register, device_id: UUID, as_of: datetime | None) -
     for stored in register.recorder.select_events(device_id):
         event: Any = register.mapper.to_domain_event(stored)
         # An aggregate's events are recorded in order: the first one after the moment ends its history.
-        if _utc(event.timestamp) > as_of:
+        if utc(event.timestamp) > as_of:
             break
         version = event.originator_version
     if version is None:
@@ -191,8 +174,8 @@ def device_row(device: Device) -> dict[str, Any]:
         "legacy_ref": device.legacy_ref,
         "registered_on": device.registered_on,
         "decommissioned_on": device.decommissioned_on,
-        "first_recorded_at": _utc(device.created_on),
-        "last_changed_at": _utc(device.modified_on),
+        "first_recorded_at": utc(device.created_on),
+        "last_changed_at": utc(device.modified_on),
     }
 
 
@@ -200,7 +183,7 @@ def kadaster_rows(
     register: Register, as_of: datetime | None = None, progress: Progress | None = None
 ) -> list[dict[str, Any]]:
     """One row per device, folded from the Device aggregates' own events (up to `as_of`), by MID-ID."""
-    limit = _utc(as_of) if as_of is not None else None
+    limit = utc(as_of) if as_of is not None else None
     device_ids: list[UUID] = []
     position = 0
     while True:
@@ -225,7 +208,7 @@ def _cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return _utc(value).isoformat()
+        return utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -266,7 +249,7 @@ def write_kadaster_xlsx(
                 value = row.get(key)
                 # Excel has no time zones: moments are written in UTC, as the header says.
                 if isinstance(value, datetime):
-                    value = _utc(value).replace(tzinfo=None, microsecond=0)
+                    value = utc(value).replace(tzinfo=None, microsecond=0)
                 values.append(value)
                 widths[index] = max(widths[index], len(_cell_text(value)))
             sheet.append(values)
@@ -283,5 +266,5 @@ def write_kadaster_xlsx(
         sheet.auto_filter.ref = sheet.dimensions
     workbook.properties.title = "Kadaster of heavy medical imaging devices"
     if as_of is not None:
-        workbook.properties.description = f"As of {_utc(as_of).isoformat()}"
+        workbook.properties.description = f"As of {utc(as_of).isoformat()}"
     workbook.save(out)

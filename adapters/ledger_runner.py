@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from nats.js import JetStreamContext
@@ -15,35 +13,21 @@ from adapters.checkpoint_publisher import last_published_tree_size, publish_new_
 from adapters.config import Settings
 from adapters.ledger_keys import LedgerKeyError, load_or_create_signer
 from adapters.ledger_store import SqlCheckpointStore
-from services.ledger import DEFAULT_CHECKPOINT_EVERY, Ledger
+from services.ledger import Ledger
 from services.register import Register
 
 log = structlog.get_logger("kadaster.ledger")
 
 
-@dataclass(frozen=True)
-class LedgerOptions:
-    """The ledger's settings; read with defaults so this runs before Settings has the fields."""
-
-    key: Path | None = None
-    every: int = DEFAULT_CHECKPOINT_EVERY
-    interval: float = 5.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LedgerOptions:
-        key = getattr(settings, "ledger_key", None)
-        return cls(
-            key=Path(key) if key else None,
-            every=int(getattr(settings, "ledger_checkpoint_every", DEFAULT_CHECKPOINT_EVERY)),
-            interval=float(getattr(settings, "ledger_interval_seconds", 5.0)),
-        )
-
-
 def open_ledger(register: Register, settings: Settings, signing: bool = True) -> Ledger:
     """The register's ledger; with `signing`, its key is loaded (or created in the data dir)."""
-    options = LedgerOptions.from_settings(settings)
-    signer = load_or_create_signer(options.key, settings.data_dir) if signing else None
-    return Ledger(register.recorder, SqlCheckpointStore(register.recorder), signer, every=options.every)
+    signer = load_or_create_signer(settings.ledger_key, settings.data_dir) if signing else None
+    return Ledger(
+        register.recorder,
+        SqlCheckpointStore(register.recorder),
+        signer,
+        every=settings.ledger_checkpoint_every,
+    )
 
 
 async def run_ledger(
@@ -60,7 +44,7 @@ async def run_ledger(
     """
     loop = asyncio.get_running_loop()
     if interval is None:
-        interval = LedgerOptions.from_settings(settings).interval
+        interval = settings.ledger_interval_seconds
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadaster-ledger")
     try:
         try:

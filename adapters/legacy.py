@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TextIO
 
 from eventsourcing.domain import EventSourcingError
 
+from adapters.progress import PhasedProgress
 from services.legacy_import import (
     DEFAULT_BATCH_SIZE,
     LETTER_COLUMNS,
@@ -89,34 +89,13 @@ def read_legacy_file(path: Path) -> LegacyFile:
 # importing
 
 
-class ProgressBar:
-    """A one-line `\\r` bar on a terminal; silent otherwise."""
-
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self.active = stream.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if not self.active or total == 0:
-            return
-        filled = self.width * done // total
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.monotonic() - self.started
-        self.stream.write(f"\r{label:<26} [{bar}] {done}/{total}  {elapsed:5.0f}s")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 def import_legacy_file(
     register: Register,
     legacy: LegacyFile,
     skip_invalid: bool = False,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: ProgressBar | None = None,
+    progress: PhasedProgress | None = None,
 ) -> ImportSummary:
     """Runs the import in this process, straight against the event store, as the ingest role would."""
     processor = CommandProcessor(register)
@@ -201,10 +180,11 @@ def cmd_legacy_import(args: argparse.Namespace) -> int:
         _report(args, summary)
         return 2 if not legacy.readable else 1
     register = open_register(settings)
+    progress = PhasedProgress(enabled=False if args.json else None)
     try:
         summary = import_legacy_file(
             register, legacy, skip_invalid=args.skip_invalid, dry_run=args.dry_run,
-            batch_size=args.batch_size, progress=None if args.json else ProgressBar(sys.stderr),
+            batch_size=args.batch_size, progress=progress,
         )
     except EventSourcingError as error:
         # Batches already committed stay; their command ids make running the import again finish it.
@@ -212,6 +192,7 @@ def cmd_legacy_import(args: argparse.Namespace) -> int:
               "run the same import again to finish it.", file=sys.stderr)
         return 3
     finally:
+        progress.close()
         register.close()
     _report(args, summary)
     # A dry run of a file with problems would record nothing either.

@@ -41,3 +41,23 @@ class ProgressBar:
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class PhasedProgress:
+    """Callable as `progress(phase, done, total)`: one bar per phase of a long job, in turn."""
+
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self._bar: ProgressBar | None = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self._bar is None or self._bar.label != phase:
+            self.close()
+            self._bar = ProgressBar(phase, self.stream, self.enabled)
+        self._bar(done, total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TypeVar
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import nats
 import structlog
 from nats.aio.client import Client as NATS
+from eventsourcing.persistence import PersistenceError
 from nats.js import JetStreamContext
 
 from adapters import metrics
@@ -21,11 +23,13 @@ from adapters.config import Settings
 from adapters.gateway import CommandGateway
 from adapters.http_api import create_app, run_http
 from adapters.ingest import run_ingest
+from adapters.ledger_runner import run_ledger
 from adapters.nats_server import NatsServer
 from adapters.nats_service import KadasterService
 from adapters.relay import run_relay
 from adapters.round_queries import ROUND_QUERIES
 from adapters.streams import ensure_ingest_consumer, ensure_streams
+from projections.as_of import AsOfReadModels
 from projections.command_log import CommandLog
 from projections.mid_id_register import MidIdRegister
 from projections.projector import Projection, Projector
@@ -55,14 +59,28 @@ def open_register(settings: Settings) -> Register:
     return Register(env=event_store_env(settings.event_store_url))
 
 
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """What a database that is still starting, or a race on creating tables, raises."""
+    errors: list[type[BaseException]] = [PersistenceError, OSError, sqlite3.Error]
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
 def with_retries(what: str, attempt: Callable[[], T], timeout: float = 60.0) -> T:
-    """The database may still be starting, or another role may be creating the same tables."""
+    """The database may still be starting, or another role may be creating the same tables.
+
+    Only database and network errors are retried: a defect (an import or type error) fails at once.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.2
+    transient = transient_errors()
     while True:
         try:
             return attempt()
-        except Exception as error:
+        except transient as error:
             if time.monotonic() > deadline:
                 raise
             log.warning("startup_retry", what=what, error=f"{type(error).__name__}: {error}"[:300])
@@ -73,7 +91,8 @@ def with_retries(what: str, attempt: Callable[[], T], timeout: float = 60.0) -> 
 def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector, Queries]:
     store = ReadModelStore(settings.read_model_url)
     projector = Projector(register, store, all_projections())
-    return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES)
+    as_of = AsOfReadModels(register, all_projections)
+    return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES, as_of=as_of)
 
 
 @dataclass
@@ -161,15 +180,19 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
                 None, with_retries, "read models", lambda: open_read_side(settings, register)
             )
             stack.callback(store.close)
+            if queries.as_of is not None:
+                stack.callback(queries.as_of.close)
             running.projector, running.queries = projector, queries
             if "projector" in roles:
-                await loop.run_in_executor(None, projector.catch_up)
+                # Caught up before answering; a database restarting meanwhile is waited for.
+                await loop.run_in_executor(None, with_retries, "read models", projector.catch_up)
                 running.tasks.append(asyncio.create_task(projector_loop(projector, stop)))
         if "ingest" in roles:
             assert gateway is not None
             running.tasks.append(asyncio.create_task(run_ingest(js, gateway, stop, settings.ingest_batch)))
         if "relay" in roles:
             running.tasks.append(asyncio.create_task(run_relay(js, register, stop)))
+            running.tasks.append(asyncio.create_task(run_ledger(register, settings, stop, js)))
 
         service = KadasterService(
             nc, js, gateway if "rpc" in roles else None, running.queries if "api" in roles else None

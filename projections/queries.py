@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from domain.command_record import command_record_id
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import MidId, Modality
 from projections import audit_history, capacity, command_log, discrepancies, kadaster_view, mid_id_register
+from projections.as_of import AsOfReadModels, AsOfRegister, parse_as_of
 from projections.projector import Projector
 from projections.store import ReadModelStore
 
@@ -112,6 +113,17 @@ def _sort(filters: dict[str, Any]) -> list[tuple[str, bool]]:
     return keys
 
 
+def _moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QueryError("schema", "as_of is an ISO 8601 moment such as 2023-10-01T00:00:00Z", "as_of")
+    try:
+        return parse_as_of(value)
+    except ValueError as error:
+        raise QueryError("schema", f"as_of: {error}", "as_of") from None
+
+
 def _query_error(error: DomainError) -> QueryError:
     detail = error.details[0]
     return QueryError(detail.code, detail.message, detail.field)
@@ -128,17 +140,20 @@ class Queries:
         freshness_timeout: float = 2.0,
         extra: Sequence[QuerySpec] = (),
         today: Callable[[], date] = date.today,
+        as_of: AsOfReadModels | None = None,
     ) -> None:
         """`extra`: queries answered by outer layers (the wiring adds the allocation rounds').
 
         `today`: the day deadlines are judged against when a query names none (read models never
-        read the clock, queries may).
+        read the clock, queries may). `as_of`: where read models as of past moments are replayed;
+        without it, queries refuse `as_of`.
         """
         self.register = register
         self.store = store
         self.projector = projector
         self.freshness_timeout = freshness_timeout
         self.today = today
+        self.as_of = as_of
         self.specs: dict[str, QuerySpec] = {spec.name: spec for spec in (*QUERIES, *extra)}
 
     def run(self, name: str, filters: dict[str, Any] | None, institution: str | None = None) -> Any:
@@ -165,8 +180,26 @@ class Queries:
                     "forbidden", f"hospital {institution} may only query its own data", "institution"
                 )
             filters["institution"] = institution
+        moment = _moment(filters.pop("as_of", None))
+        if moment is not None:
+            if self.as_of is None:
+                raise QueryError("schema", "as_of is not answered here", "as_of")
+            if not self.as_of.is_now(moment):
+                return self._run_as_of(spec, filters, moment)
         self.catch_up()
         return spec.run(self, filters)
+
+    def _run_as_of(self, spec: QuerySpec, filters: dict[str, Any], moment: datetime) -> Any:
+        """The same query against read models replayed up to `moment`, deadlines judged on its day."""
+        assert self.as_of is not None
+        store = self.as_of.store(moment)
+        try:
+            past = Queries(AsOfRegister(self.register, moment), store, today=moment.date)
+            past.specs = self.specs
+            answer = spec.run(past, filters)
+        finally:
+            self.as_of.release(store)
+        return {"as_of": moment.isoformat(), **answer} if isinstance(answer, dict) else answer
 
     def catch_up(self) -> None:
         if self.projector is not None:
@@ -292,9 +325,10 @@ class Queries:
         if filters.get("institution"):
             sender = f"hospital/{filters['institution']}"
         if sender:
-            stored = self.register.recorder.select_events(command_record_id(sender, command_id), limit=1)
-            if stored:
-                outcome: dict[str, Any] = self.register.mapper.to_domain_event(stored[0]).outcome
+            key = command_record_id(sender, command_id)
+            received = self.register.created([key]).get(key)
+            if received is not None:
+                outcome: dict[str, Any] = received.outcome
                 return outcome
             raise QueryError("not_found", f"no command {command_id} from {sender} was received", "command_id")
         with self.store.reading() as tx:

@@ -55,6 +55,8 @@ class ReadModelStore:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite:///") else "postgres"
         self._local = threading.local()
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
         self._schema: str | None = None
         if self.dialect == "sqlite":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -86,10 +88,15 @@ class ReadModelStore:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self.dialect == "postgres" and (conn.closed or conn.broken):
             # The server restarted: a fresh connection, the next transaction simply retries.
+            with self._opened_lock:
+                if conn in self._opened:
+                    self._opened.remove(conn)
             conn = None
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
 
     @contextmanager
@@ -123,7 +130,9 @@ class ReadModelStore:
                 yield Transaction(cursor, self.dialect)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Closes the connections of every thread that used this store."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()

@@ -17,11 +17,11 @@ from adapters.exports import (
     event_records,
     json_safe,
     kadaster_rows,
-    parse_as_of,
     write_events_jsonl,
     write_kadaster_csv,
     write_kadaster_xlsx,
 )
+from projections.as_of import parse_as_of
 from services.register import Register
 from tests.conftest import Sender
 from tests.services.test_device_lifecycle import (

@@ -13,11 +13,15 @@ from typing import Any
 
 import nats
 import pytest
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT
 from adapters.client import KadasterClient
 from adapters.config import Settings, load_settings
 from adapters.nats_server import NatsServer, free_port
 from adapters.runtime import ROLES, Running, started
+from adapters.streams import EVT_STREAM
 
 
 @pytest.fixture
@@ -127,3 +131,24 @@ async def wait_for_service(nats_url: str, timeout: float = 90.0, instances: int 
         raise TimeoutError("the kadaster service did not answer $SRV.PING.kadaster")
     finally:
         await nc.close()
+
+
+async def domain_event_count(js: JetStreamContext) -> int:
+    """Messages on KADASTER_EVT that are domain events (the ledger's checkpoints share the stream)."""
+    info = await js.stream_info(EVT_STREAM, subjects_filter=CHECKPOINT_SUBJECT)
+    return int(info.state.messages) - int((info.state.subjects or {}).get(CHECKPOINT_SUBJECT, 0))
+
+
+async def domain_event_bodies(js: JetStreamContext) -> list[bytes]:
+    """Every domain event on KADASTER_EVT, in stream order, without the ledger's checkpoints."""
+    total = int((await js.stream_info(EVT_STREAM)).state.messages)
+    if not total:
+        return []
+    sub = await js.subscribe(
+        ">", stream=EVT_STREAM, ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    )
+    try:
+        messages = [await sub.next_msg(timeout=30) for _ in range(total)]
+    finally:
+        await sub.unsubscribe()
+    return [m.data for m in messages if m.subject != CHECKPOINT_SUBJECT]

@@ -18,7 +18,7 @@ from adapters.client import KadasterClient
 from adapters.nats_server import NatsServer, free_port
 from adapters.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM, ensure_streams
 from services.register import Register, event_store_env
-from tests.integration.conftest import ServiceProcess, process_env, wait_for_service
+from tests.integration.conftest import ServiceProcess, domain_event_count, process_env, wait_for_service
 
 COMMANDS = 1000
 HOSPITALS = 8
@@ -98,6 +98,14 @@ async def wait_for_count(js: JetStreamContext, stream: str, expected: int, timeo
     deadline = asyncio.get_running_loop().time() + timeout
     while (count := await stream_count(js, stream)) < expected:
         assert asyncio.get_running_loop().time() < deadline, f"{stream}: {count} of {expected}"
+        await asyncio.sleep(0.25)
+    return count
+
+
+async def wait_for_domain_events(js: JetStreamContext, expected: int, timeout: float) -> int:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (count := await domain_event_count(js)) < expected:
+        assert asyncio.get_running_loop().time() < deadline, f"domain events: {count} of {expected}"
         await asyncio.sleep(0.25)
     return count
 
@@ -211,7 +219,7 @@ async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
         finally:
             register.close()
         assert sum(n.topic.endswith("MidIdRecord.Issued") for n in recorded) == COMMANDS + len(by_rpc)
-        assert await wait_for_count(js, EVT_STREAM, len(recorded), timeout=30) == len(recorded)
+        assert await wait_for_domain_events(js, len(recorded), timeout=30) == len(recorded)
         assert len(by_rpc) > 0
     finally:
         for role in roles:

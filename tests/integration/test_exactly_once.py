@@ -15,7 +15,13 @@ from adapters.nats_server import NatsServer
 from adapters.runtime import ROLES, started
 from adapters.streams import EVT_STREAM, OUTCOME_STREAM
 from services.register import Register, event_store_env
-from tests.integration.conftest import ServiceProcess, process_env, service_settings
+from tests.integration.conftest import (
+    ServiceProcess,
+    domain_event_bodies,
+    domain_event_count,
+    process_env,
+    service_settings,
+)
 
 
 async def test_the_same_command_three_times_has_one_effect_and_the_same_outcome(
@@ -95,7 +101,7 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
         relayed = [n for n in register.recorder.select_notifications(start=None, limit=10**6)
                    if not n.topic.startswith("domain.command_record:")]
         register.close()
-        await wait_until(lambda: count_messages(js, EVT_STREAM), len(relayed), timeout=120)
+        await wait_until(lambda: domain_event_count(js), len(relayed), timeout=120)
         await asyncio.sleep(1.0)
 
         # Exactly one outcome per command, each accepted, each with its own MID-ID.
@@ -108,7 +114,7 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
         issued = [n for n in relayed if n.topic.endswith("MidIdRecord.Issued")]
         assert len(issued) == total
         # Every domain event once on KADASTER_EVT, in log order.
-        events = [json.loads(b) for b in await stream_messages(js, EVT_STREAM)]
+        events = [json.loads(b) for b in await domain_event_bodies(js)]
         assert [e["position"] for e in events] == [n.id for n in relayed]
         assert len({e["id"] for e in events}) == len(events)
         assert kills >= 5

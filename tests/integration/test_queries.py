@@ -177,3 +177,38 @@ async def test_on_a_terminal_the_cli_prints_tables_of_devices_and_who_said_each_
     shown = await cli_text(capsys, register.nats_url, "device", CT_H001)
     assert "serial_number        SN-1001" in shown
     assert "who said what:" in shown and "s11-move" in shown and "statement_mismatch" in shown
+
+
+async def test_as_of_is_answered_alike_over_nats_http_and_the_cli_and_for_a_hospital_only_its_own(
+    register: Running, operator: KadasterClient, http: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    await asyncio.sleep(0.01)
+    before = datetime.now(UTC).isoformat()
+    await asyncio.sleep(0.01)
+    # Later the H001 PET device is reported and linked; as of `before` it was not there.
+    clients = {s.source: await KadasterClient.connect(register.nats_url, s.source) for s in scenario.MORE}
+    try:
+        for step in scenario.MORE:
+            outcome = await clients[step.source].send(step.type, step.data, command_id=step.command_id)
+            assert outcome["status"] == "accepted", outcome
+    finally:
+        for client in clients.values():
+            await client.close()
+    now = await operator.query("devices", {"institution": "H001"})
+    then = await operator.query("devices", {"institution": "H001", "as_of": before})
+    assert then["as_of"] == before
+    assert now["total"] == then["total"] + 1
+    over_http = await http.get("/devices", params={"institution": "H001", "as_of": before})
+    assert over_http.status_code == 200, over_http.text
+    assert over_http.json() == then
+    assert await cli(capsys, register.nats_url, "devices", "list", "--institution", "H001", "--as-of", before) == then
+    h001 = await KadasterClient.connect(register.nats_url, "hospital/H001")
+    try:
+        assert await h001.query("devices", {"as_of": before}) == then
+        with pytest.raises(QueryFailed) as refused:
+            await h001.query("device", {"mid_id": PETCT_H002, "as_of": before})
+        assert [e["code"] for e in refused.value.errors] == ["midid_not_yours"]
+    finally:
+        await h001.close()

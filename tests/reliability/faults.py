@@ -26,7 +26,7 @@ from projections.mid_id_register import MidIdRegister
 from projections.projector import Projector
 from projections.store import ReadModelStore
 from services.register import Register, event_store_env
-from tests.integration.conftest import ServiceProcess, process_env
+from tests.integration.conftest import ServiceProcess, domain_event_bodies, domain_event_count, process_env
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), Path("/usr/lib/postgresql/15/bin"))
 
@@ -176,11 +176,8 @@ async def check(report: Report, js: JetStreamContext, sent: set[str], database_u
         report.doubled += len(numbers) - len(set(numbers))
         report.notes.append("a MID-ID number was handed out twice")
 
-    async def events_count() -> int:
-        return int((await js.stream_info(EVT_STREAM)).state.messages)
-
-    await wait_for(events_count, len(relayable), timeout=240)
-    published = Counter(json.loads(b)["id"] for b in await stream_bodies(js, EVT_STREAM))
+    await wait_for(lambda: domain_event_count(js), len(relayable), timeout=240)
+    published = Counter(json.loads(b)["id"] for b in await domain_event_bodies(js))
     expected_ids = {f"{n.originator_id}:{n.originator_version}" for n in relayable}
     report.events_lost = len(expected_ids - set(published))
     report.events_doubled = sum(n - 1 for n in published.values() if n > 1)
@@ -212,9 +209,9 @@ async def roles(env: dict[str, str], directory: Path, names: list[str]) -> Async
             process.stop()
 
 
-def count_crashes(processes: dict[str, ServiceProcess]) -> int:
-    """A role that exited by itself (not killed by the campaign) is a crash."""
-    return sum(1 for p in processes.values() if p.process is not None and p.process.poll() not in (None,))
+def crashed(processes: dict[str, ServiceProcess]) -> set[str]:
+    """Roles that exited by themselves (not killed by the campaign)."""
+    return {name for name, p in processes.items() if p.process is not None and p.process.poll() is not None}
 
 
 async def scenario(name: str, kind: str, commands: int, kills: int, seed: int = 7,
@@ -245,9 +242,13 @@ async def scenario(name: str, kind: str, commands: int, kills: int, seed: int = 
                 await wait_for(lambda: _streams_ready(js), 1, timeout=60)
                 half = commands // 2
                 sent, malformed = await publish(js, 0, half, malformed_every)
+                crashes: set[str] = set()
                 for _ in range(kills):
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
-                    report.crashes += count_crashes(processes)
+                    # A role that died is counted once, and restarted so the run can finish.
+                    for role in crashed(processes) - crashes:
+                        crashes.add(role)
+                        processes[role].start()
                     if name in ("kill-ingest", "two-ingest"):
                         victim = processes["ingest"]
                         victim.kill()
@@ -271,7 +272,8 @@ async def scenario(name: str, kind: str, commands: int, kills: int, seed: int = 
                 sent |= more
                 report.malformed = malformed + more_malformed
                 await check(report, js, sent, database_url, read_model_url)
-                report.crashes += count_crashes(processes)
+                crashes |= crashed(processes)
+                report.crashes = len(crashes)
                 await nc.close()
         finally:
             server.stop()
