@@ -92,11 +92,20 @@ def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awai
 
     async def main() -> int:
         try:
-            client = await KadasterClient.connect(client_url(args, settings), source, connect_timeout=3,
-                                                  max_reconnect_attempts=2, allow_reconnect=False, **extra)
+            client = await KadasterClient.connect(
+                client_url(args, settings),
+                source,
+                connect_timeout=3,
+                max_reconnect_attempts=2,
+                allow_reconnect=False,
+                **extra,
+            )
         except Exception as error:
-            print(f"kadaster: cannot reach NATS at {client_url(args, settings)}: {error}. "
-                  "Is `kadaster serve` running? (--nats-url or KADASTER_NATS_URL)", file=sys.stderr)
+            print(
+                f"kadaster: cannot reach NATS at {client_url(args, settings)}: {error}. "
+                "Is `kadaster serve` running? (--nats-url or KADASTER_NATS_URL)",
+                file=sys.stderr,
+            )
             return 3
         async with client:
             try:
@@ -139,7 +148,9 @@ def cmd_midid_issue(args: argparse.Namespace) -> int:
 
 def cmd_midid_cancel(args: argparse.Namespace) -> int:
     async def work(client: Any) -> int:
-        outcome = await client.send("midid.cancel", {"mid_id": args.mid_id, "reason": args.reason}, command_id=args.id)
+        outcome = await client.send(
+            "midid.cancel", {"mid_id": args.mid_id, "reason": args.reason}, command_id=args.id
+        )
         return print_outcome(args, outcome)
 
     return run_client(args, f"hospital/{args.hospital}", work)
@@ -231,16 +242,24 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def add_client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nats-url", help="NATS server of the running service (default: KADASTER_NATS_URL, "
-                   "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)")
-    p.add_argument("--credentials", default=os.environ.get("KADASTER_CREDENTIALS"),
-                   help="credentials.json written by `kadaster nats-config` (default: KADASTER_CREDENTIALS)")
+    p.add_argument(
+        "--nats-url",
+        help="NATS server of the running service (default: KADASTER_NATS_URL, "
+        "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)",
+    )
+    p.add_argument(
+        "--credentials",
+        default=os.environ.get("KADASTER_CREDENTIALS"),
+        help="credentials.json written by `kadaster nats-config` (default: KADASTER_CREDENTIALS)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kadaster", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="kadaster",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Configuration (environment variables, or a TOML file named by KADASTER_SETTINGS_FILE):\n"
         + describe_settings(),
     )
@@ -248,27 +267,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     client_options = add_client_options
 
-    serve = sub.add_parser("serve", help="run every role in one process (embedded NATS and SQLite by default)",
-                           description="Runs ingest, rpc, projector, relay and api together. Stops cleanly on "
-                           "Ctrl-C or SIGTERM. The service is ready when `$SRV.PING.kadaster` answers.")
+    serve = sub.add_parser(
+        "serve",
+        help="run every role in one process (embedded NATS and SQLite by default)",
+        description="Runs ingest, rpc, projector, relay and api together. Stops cleanly on "
+        "Ctrl-C or SIGTERM. The service is ready when `$SRV.PING.kadaster` answers.",
+    )
     serve.set_defaults(func=cmd_serve)
     for role, text in ROLE_HELP.items():
-        sub.add_parser(role, help=f"run only the {role} role: {text}", description=f"Runs the {role} role: "
-                       f"{text}. Several instances may run at once.").set_defaults(func=cmd_serve)
+        sub.add_parser(
+            role,
+            help=f"run only the {role} role: {text}",
+            description=f"Runs the {role} role: {text}. Several instances may run at once.",
+        ).set_defaults(func=cmd_serve)
 
     midid = sub.add_parser("midid", help="request, list and cancel MID-IDs as a hospital")
     midid_sub = midid.add_subparsers(dest="midid_command", required=True, metavar="ACTION")
-    issue = midid_sub.add_parser("issue", help="request a MID-ID in real time", description="Asks the register for "
-                                 "the next MID-ID for one modality. Granted unconditionally; grants no rights.")
-    issue.add_argument("--hospital", required=True, help="institution id of the requesting hospital, e.g. H001")
+    issue = midid_sub.add_parser(
+        "issue",
+        help="request a MID-ID in real time",
+        description="Asks the register for "
+        "the next MID-ID for one modality. Granted unconditionally; grants no rights.",
+    )
+    issue.add_argument(
+        "--hospital", required=True, help="institution id of the requesting hospital, e.g. H001"
+    )
     issue.add_argument("--modality", required=True, help="CT, PET, PET-CT, PET-MRI, SPECT-CT or MRI")
     issue.add_argument("--note", help="free text kept with the MID-ID, e.g. the tender it is for")
     issue.add_argument("--id", help="envelope id to use (re-using it returns the same MID-ID)")
     client_options(issue)
     issue.set_defaults(func=cmd_midid_issue)
-    listing = midid_sub.add_parser("list", help="a hospital's MID-IDs with modality and status",
-                                   description="Lists the hospital's MID-IDs: issued (still free), linked "
-                                   "(to a device in the kadaster) or cancelled.")
+    listing = midid_sub.add_parser(
+        "list",
+        help="a hospital's MID-IDs with modality and status",
+        description="Lists the hospital's MID-IDs: issued (still free), linked "
+        "(to a device in the kadaster) or cancelled.",
+    )
     listing.add_argument("--hospital", required=True, help="institution id, e.g. H001")
     listing.add_argument("--modality", help="only this modality")
     listing.add_argument("--status", choices=["issued", "linked", "cancelled"], help="only this status")
@@ -285,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = sub.add_parser("send", help="send any command of the contract and print its outcome")
     send.add_argument("type", help="command type, e.g. device.report")
-    send.add_argument("--source", required=True, help="hospital/<id>, supplier/<id>, fod, fanc, riziv or vazg")
+    send.add_argument(
+        "--source", required=True, help="hospital/<id>, supplier/<id>, fod, fanc, riziv or vazg"
+    )
     send.add_argument("--data", required=True, help="the command's data as JSON, or @file.json")
     send.add_argument("--id", help="envelope id (re-using one never has a second effect)")
     client_options(send)
@@ -304,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     client_options(outcome)
     outcome.set_defaults(func=cmd_outcome)
 
-    health = sub.add_parser("health", help="check that a role's dependencies answer (for container healthchecks)")
+    health = sub.add_parser(
+        "health", help="check that a role's dependencies answer (for container healthchecks)"
+    )
     health.add_argument("role", choices=[*ROLE_HELP, "serve"], help="the role to check")
     health.add_argument("--nats-url", help="NATS server (default: KADASTER_NATS_URL or the embedded one)")
     health.set_defaults(func=cmd_health)
@@ -334,8 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "serve" and args.command not in ROLE_HELP:
-        configure_logging("console" if sys.stderr.isatty() else "json",
-                          os.environ.get("KADASTER_LOG_LEVEL", "warning").lower())
+        configure_logging(
+            "console" if sys.stderr.isatty() else "json",
+            os.environ.get("KADASTER_LOG_LEVEL", "warning").lower(),
+        )
     result: int = args.func(args)
     return result
 

@@ -39,8 +39,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(file=sys.stderr)
         summary = {"commands": len(commands), "accepted": len(commands) - rejected, "rejected": rejected}
-        print(json.dumps(summary) if args.json else
-              f"{summary['accepted']} of {summary['commands']} commands accepted, {rejected} rejected")
+        print(
+            json.dumps(summary)
+            if args.json
+            else f"{summary['accepted']} of {summary['commands']} commands accepted, {rejected} rejected"
+        )
         return 1 if rejected else 0
 
     return run_client(args, "vazg", work)
@@ -56,7 +59,9 @@ def cmd_ranking(args: argparse.Namespace) -> int:
         elif "items" in answer:
             print_table(sorted(answer["items"], key=lambda r: r["rank"]), RANKING_COLUMNS)
         else:
-            print_table(answer.get("decisions") or [], ["institution", "province", "status", "reason", "message"])
+            print_table(
+                answer.get("decisions") or [], ["institution", "province", "status", "reason", "message"]
+            )
         return 0
 
     return run_client(args, "vazg", work)
@@ -83,8 +88,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     async def work(client: Any) -> int:
-        emit(args, await client.query("rounds"), ["round_id", "programme", "period", "status", "capacity",
-                                                   "applications", "policy_version"])
+        emit(
+            args,
+            await client.query("rounds"),
+            ["round_id", "programme", "period", "status", "capacity", "applications", "policy_version"],
+        )
         return 0
 
     return run_client(args, "vazg", work)
@@ -111,30 +119,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
             state = "ok" if report["ok"] else "DIFFERS"
             print(f"{report['round_id']}: {state} ({report['checked']} decision(s) recomputed)")
             for difference in report["differences"]:
-                print(f"  {difference['step']} {difference['path']}: recorded {difference['recorded']!r}, "
-                      f"recomputed {difference['recomputed']!r}")
+                print(
+                    f"  {difference['step']} {difference['path']}: recorded {difference['recorded']!r}, "
+                    f"recomputed {difference['recomputed']!r}"
+                )
     return 0 if all(r["ok"] for r in reports) else 1
 
 
 def add_round_commands(sub: Any) -> None:
     from adapters.cli import add_client_options
 
-    rounds = sub.add_parser("rounds", help="allocation rounds: import a series, rankings, decisions, verification",
-                            description="Allocation rounds for scarce capacity (new MRI devices, residential-care "
-                            "places). Every input is recorded; every decision can be recomputed and verified.")
+    rounds = sub.add_parser(
+        "rounds",
+        help="allocation rounds: import a series, rankings, decisions, verification",
+        description="Allocation rounds for scarce capacity (new MRI devices, residential-care "
+        "places). Every input is recorded; every decision can be recomputed and verified.",
+    )
     actions = rounds.add_subparsers(dest="rounds_command", required=True, metavar="ACTION")
 
-    importing = actions.add_parser("import", help="record a care-region series file (CONTRACT.md) as commands",
-                                   description="Records each trimester of the file through the same commands as "
-                                   "live messages (open, corrections, close, decide, grants, finalise). Command ids "
-                                   "derive from the file, so importing it again changes nothing.")
+    importing = actions.add_parser(
+        "import",
+        help="record a care-region series file (CONTRACT.md) as commands",
+        description="Records each trimester of the file through the same commands as "
+        "live messages (open, corrections, close, decide, grants, finalise). Command ids "
+        "derive from the file, so importing it again changes nothing.",
+    )
     importing.add_argument("file", help="the series file (JSON)")
     add_client_options(importing)
     importing.set_defaults(func=cmd_import)
 
-    ranking = actions.add_parser("ranking", help="a trimester's care-region ranking (or a round's, with --round)",
-                                 description="Prints region, programme figure, filled places, fill rate (percent, "
-                                 "two decimals, rounded half-up) and rank (1 = lowest fill rate = priority).")
+    ranking = actions.add_parser(
+        "ranking",
+        help="a trimester's care-region ranking (or a round's, with --round)",
+        description="Prints region, programme figure, filled places, fill rate (percent, "
+        "two decimals, rounded half-up) and rank (1 = lowest fill rate = priority).",
+    )
     ranking.add_argument("period", help="trimester such as 2017Q1, or a round id with --round")
     ranking.add_argument("--round", action="store_true", help="PERIOD is a round id (e.g. an nmr round)")
     add_client_options(ranking)
@@ -149,9 +168,12 @@ def add_round_commands(sub: Any) -> None:
     add_client_options(listing)
     listing.set_defaults(func=cmd_list)
 
-    verify = actions.add_parser("verify", help="recompute decided rounds from their recorded inputs",
-                                description="Reads the event store directly (KADASTER_DATABASE_URL) and recomputes "
-                                "every decision with its recorded policy version; exit 1 on any difference.")
+    verify = actions.add_parser(
+        "verify",
+        help="recompute decided rounds from their recorded inputs",
+        description="Reads the event store directly (KADASTER_DATABASE_URL) and recomputes "
+        "every decision with its recorded policy version; exit 1 on any difference.",
+    )
     verify.add_argument("round_id", nargs="?", help="only this round")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_verify)

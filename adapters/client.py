@@ -1,9 +1,9 @@
 """A client for integrating systems and the CLI: envelopes, safe retries, waiting for outcomes.
 
-    async with await KadasterClient.connect("nats://127.0.0.1:4322", "hospital/H001") as client:
-        outcome = await client.issue_mid_id("CT")
-        outcome = await client.send("device.report", {...})
-        mids = await client.query("midids")
+async with await KadasterClient.connect("nats://127.0.0.1:4322", "hospital/H001") as client:
+    outcome = await client.issue_mid_id("CT")
+    outcome = await client.send("device.report", {...})
+    mids = await client.query("midids")
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -64,7 +64,7 @@ class KadasterClient:
             "id": command_id or str(uuid.uuid4()),
             "source": str(self.source),
             "type": type_,
-            "time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "datacontenttype": "application/json",
             "data": data,
         }
@@ -73,8 +73,12 @@ class KadasterClient:
         return f"{self.source.command_subject_prefix}.{type_}"
 
     async def issue_mid_id(
-        self, modality: str, note: str | None = None, command_id: str | None = None,
-        timeout: float = 5.0, attempts: int = 5,
+        self,
+        modality: str,
+        note: str | None = None,
+        command_id: str | None = None,
+        timeout: float = 5.0,
+        attempts: int = 5,
     ) -> dict[str, Any]:
         """Real-time issuance over request-reply; returns the outcome object."""
         if self.source.kind != "hospital":
@@ -88,22 +92,29 @@ class KadasterClient:
         delay = 0.2
         for attempt in range(attempts):
             try:
-                reply = await self.nc.request(subject, body, timeout=timeout,
-                                              headers={"Nats-Msg-Id": envelope["id"]})
+                reply = await self.nc.request(
+                    subject, body, timeout=timeout, headers={"Nats-Msg-Id": envelope["id"]}
+                )
                 if reply.headers and reply.headers.get("Nats-Service-Error-Code"):
                     raise KadasterError(reply.headers.get("Nats-Service-Error", "service error"))
                 answer: dict[str, Any] = json.loads(reply.data)
                 return answer
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError, KadasterError):
                 if attempt == attempts - 1:
-                    raise KadasterError(f"no answer for MID-ID request {envelope['id']} after {attempts} tries")
+                    raise KadasterError(
+                        f"no answer for MID-ID request {envelope['id']} after {attempts} tries"
+                    ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 3.0)
         raise AssertionError("unreachable")
 
     async def send(
-        self, type_: str, data: dict[str, Any], command_id: str | None = None,
-        timeout: float = 10.0, attempts: int = 5,
+        self,
+        type_: str,
+        data: dict[str, Any],
+        command_id: str | None = None,
+        timeout: float = 10.0,
+        attempts: int = 5,
     ) -> dict[str, Any]:
         """Publishes a command on KADASTER_CMD and waits for its outcome."""
         envelope = self.envelope(type_, data, command_id)
@@ -128,8 +139,12 @@ class KadasterClient:
             body = json.dumps(envelope).encode()
             for attempt in range(attempts):
                 try:
-                    ack = await self.js.publish(self.command_subject(envelope["type"]), body,
-                                                headers={"Nats-Msg-Id": command_id}, timeout=timeout)
+                    ack = await self.js.publish(
+                        self.command_subject(envelope["type"]),
+                        body,
+                        headers={"Nats-Msg-Id": command_id},
+                        timeout=timeout,
+                    )
                 except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
                     await asyncio.sleep(0.2 * 2**attempt)
                     continue
@@ -138,7 +153,7 @@ class KadasterClient:
                     return await self.outcome_eventually(command_id, timeout=timeout)
                 try:
                     return await asyncio.wait_for(asyncio.shield(arrived), timeout=timeout / 2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 # Already handled earlier (a re-send), or the outcome went by before we listened.
                 try:
@@ -147,7 +162,7 @@ class KadasterClient:
                     pass
                 try:
                     return await asyncio.wait_for(asyncio.shield(arrived), timeout=timeout / 2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
             raise KadasterError(f"no outcome for command {command_id} after {attempts} tries")
         finally:
@@ -170,8 +185,13 @@ class KadasterClient:
     def _own_source_filter(self) -> dict[str, str]:
         return {} if self.source.kind == "hospital" else {"source": str(self.source)}
 
-    async def query(self, name: str, filters: dict[str, Any] | None = None, timeout: float = 10.0,
-                    as_operator: bool = False) -> Any:
+    async def query(
+        self,
+        name: str,
+        filters: dict[str, Any] | None = None,
+        timeout: float = 10.0,
+        as_operator: bool = False,
+    ) -> Any:
         """A hospital's client asks on its own subject unless `as_operator`."""
         if self.source.kind == "hospital" and not as_operator:
             subject = f"kadaster.query.hospital.{self.source.party}.{name}"

@@ -25,8 +25,12 @@ class Settings(BaseModel):
         default=None,
         description="External NATS server(s), comma-separated. Unset: start an embedded nats-server.",
     )
-    embedded_nats_port: int = Field(default=4322, ge=1, le=65535, description="Port of the embedded nats-server.")
-    data_dir: Path = Field(default=Path(".kadaster"), description="Where the embedded server and SQLite keep data.")
+    embedded_nats_port: int = Field(
+        default=4322, ge=1, le=65535, description="Port of the embedded nats-server."
+    )
+    data_dir: Path = Field(
+        default=Path(".kadaster"), description="Where the embedded server and SQLite keep data."
+    )
     database_url: str | None = Field(
         default=None,
         description="sqlite:///path/file.db (default: kadaster.db in the data dir) or postgresql://user@host:port/db",
@@ -35,24 +39,36 @@ class Settings(BaseModel):
         default=None, description="Where read models live (default: beside the event store)."
     )
     http_host: str = Field(default="127.0.0.1", description="Address of the read-only HTTP API.")
-    http_port: int = Field(default=8321, ge=0, le=65535, description="Port of the read-only HTTP API (0: off).")
-    metrics_port: int = Field(default=0, ge=0, le=65535,
-                              description="Prometheus /metrics port for this process (0: only on the HTTP API).")
+    http_port: int = Field(
+        default=8321, ge=0, le=65535, description="Port of the read-only HTTP API (0: off)."
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics port for this process (0: only on the HTTP API).",
+    )
     nats_user: str | None = Field(default=None, description="NATS user name of this service.")
     nats_password: str | None = Field(default=None, description="NATS password of this service.")
     nats_creds: Path | None = Field(default=None, description="NATS credentials file of this service.")
-    stream_replicas: int = Field(default=3, ge=1, le=5, description="Replicas wanted for the streams (capped by the cluster).")
-    duplicate_window_seconds: float = Field(default=120.0, gt=0, description="JetStream duplicate window of the streams.")
+    stream_replicas: int = Field(
+        default=3, ge=1, le=5, description="Replicas wanted for the streams (capped by the cluster)."
+    )
+    duplicate_window_seconds: float = Field(
+        default=120.0, gt=0, description="JetStream duplicate window of the streams."
+    )
     jetstream_sync: Literal["always", "default"] = Field(
         default="always", description="Embedded server: fsync every JetStream write (always) or every 2 min."
     )
     ack_wait_seconds: float = Field(
         default=15.0, gt=0, description="How long JetStream waits for an ack before redelivering a command."
     )
-    ingest_batch: int = Field(default=256, ge=1, le=10_000, description="Messages taken from the stream per batch.")
+    ingest_batch: int = Field(
+        default=256, ge=1, le=10_000, description="Messages taken from the stream per batch."
+    )
     ledger_key: Path | None = Field(
         default=None,
-        description="Ed25519 private key (PEM) that signs ledger checkpoints (default: created in the data dir).",
+        description="Ed25519 private key (PEM) signing ledger checkpoints (default: made in the data dir).",
     )
     ledger_checkpoint_every: int = Field(
         default=1000, ge=1, le=1_000_000, description="Events between two signed ledger checkpoints."
@@ -60,7 +76,9 @@ class Settings(BaseModel):
     ledger_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the relay role hashes new events into the ledger."
     )
-    log_format: Literal["auto", "json", "console"] = Field(default="auto", description="auto: console on a terminal.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console on a terminal."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
 
     @field_validator("database_url", "readmodel_url")

@@ -311,8 +311,12 @@ def create_app(queries: Queries, ready_lag: int = DEFAULT_READY_LAG) -> FastAPI:
         methods=("GET", "POST"),
     )
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this process",
-             response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics of this process",
+        response_class=PlainTextResponse,
+    )
     async def prometheus_metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4")
 

@@ -55,7 +55,7 @@ async def run_ingest(
     while not stop.is_set():
         try:
             msgs = await subscription.fetch(batch_size, timeout=0.5)
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             continue
         except nats.errors.ConnectionClosedError:
             break

@@ -140,8 +140,10 @@ def print_summary(summary: ImportSummary, out: TextIO, skip_invalid: bool) -> No
     if refusals:
         print(f"\nrefused ({len(refusals)}):", file=out)
         for refusal in refusals:
-            where = f"row {refusal.row} ({refusal.institution} {refusal.label})" if refusal.row else (
-                f"institution {refusal.institution}"
+            where = (
+                f"row {refusal.row} ({refusal.institution} {refusal.label})"
+                if refusal.row
+                else (f"institution {refusal.institution}")
             )
             again = " [refused before]" if refusal.earlier else ""
             print(f"  {where}, {refusal.step}: {refusal.code}: {refusal.message}{again}", file=out)
@@ -174,7 +176,9 @@ def cmd_legacy_import(args: argparse.Namespace) -> int:
     if not legacy.readable or (legacy.problems and not args.skip_invalid and not args.dry_run):
         # The whole file is checked before anything is recorded; the register is not even opened.
         summary = ImportSummary(
-            file=legacy.name, rows=legacy.rows, problems=legacy.problems,
+            file=legacy.name,
+            rows=legacy.rows,
+            problems=legacy.problems,
             ignored_columns=legacy.ignored_columns,
         )
         _report(args, summary)
@@ -183,13 +187,20 @@ def cmd_legacy_import(args: argparse.Namespace) -> int:
     progress = PhasedProgress(enabled=False if args.json else None)
     try:
         summary = import_legacy_file(
-            register, legacy, skip_invalid=args.skip_invalid, dry_run=args.dry_run,
-            batch_size=args.batch_size, progress=progress,
+            register,
+            legacy,
+            skip_invalid=args.skip_invalid,
+            dry_run=args.dry_run,
+            batch_size=args.batch_size,
+            progress=progress,
         )
     except EventSourcingError as error:
         # Batches already committed stay; their command ids make running the import again finish it.
-        print(f"\nkadaster: the import stopped: {type(error).__name__}: {error}. What was recorded stays; "
-              "run the same import again to finish it.", file=sys.stderr)
+        print(
+            f"\nkadaster: the import stopped: {type(error).__name__}: {error}. What was recorded stays; "
+            "run the same import again to finish it.",
+            file=sys.stderr,
+        )
         return 3
     finally:
         progress.close()
@@ -269,7 +280,8 @@ def cmd_legacy_letters(args: argparse.Namespace) -> int:
 
 def add_legacy_commands(sub: Any) -> None:
     legacy = sub.add_parser(
-        "legacy", help="import the legacy kadaster register and write the hospitals' MID-ID letters",
+        "legacy",
+        help="import the legacy kadaster register and write the hospitals' MID-ID letters",
         description="The kadaster as it stood before the MID-ID (1 October 2022): import it, giving every "
         "device its MID-ID (a backfill), and tell each hospital which MID-ID each device received. Reads and "
         "writes the event store directly (KADASTER_DATABASE_URL or the data dir); no running service needed.",
@@ -277,7 +289,8 @@ def add_legacy_commands(sub: Any) -> None:
     actions = legacy.add_subparsers(dest="legacy_command", required=True, metavar="ACTION")
 
     importing = actions.add_parser(
-        "import", help="check and record a legacy register file (CSV or XLSX)",
+        "import",
+        help="check and record a legacy register file (CSV or XLSX)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="""\
 Checks the whole file first and lists every problem (row, column, value, reason); nothing is recorded
@@ -306,13 +319,18 @@ unreadable; 3 the event store failed midway (run the import again to finish)."""
     importing.add_argument("file", help="the register (.csv with ; or , or .xlsx, first sheet)")
     importing.add_argument("--skip-invalid", action="store_true", help="record the valid rows only")
     importing.add_argument("--dry-run", action="store_true", help="check and plan only; record nothing")
-    importing.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                           help=f"commands per transaction (default {DEFAULT_BATCH_SIZE})")
+    importing.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"commands per transaction (default {DEFAULT_BATCH_SIZE})",
+    )
     importing.add_argument("--json", action="store_true", help="print the summary as JSON")
     importing.set_defaults(func=cmd_legacy_import)
 
     letters = actions.add_parser(
-        "letters", help="write each hospital's list of devices with the MID-ID each received",
+        "letters",
+        help="write each hospital's list of devices with the MID-ID each received",
         description="Per institution, <recognition number>.csv and .xlsx: label, modality, manufacturer, "
         "model, serial number, campus, MID-ID and status of every backfilled device, as the register says "
         "now.",

@@ -11,23 +11,44 @@ from services.processor import Handled
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 COMMANDS = Counter(
-    "kadaster_commands_total", "Commands handled, by type, status and first error code",
-    ["type", "status", "code", "channel"], registry=REGISTRY,
+    "kadaster_commands_total",
+    "Commands handled, by type, status and first error code",
+    ["type", "status", "code", "channel"],
+    registry=REGISTRY,
 )
-DUPLICATES = Counter("kadaster_commands_duplicate_total", "Commands received again (first outcome returned)",
-                     ["channel"], registry=REGISTRY)
-INGEST_BATCH = Histogram("kadaster_ingest_batch_size", "Messages per ingest batch",
-                         buckets=(1, 2, 5, 10, 25, 50, 100, 256, 512, 1024), registry=REGISTRY)
-INGEST_SECONDS = Histogram("kadaster_ingest_batch_seconds", "Time from fetch to ack of one ingest batch",
-                           registry=REGISTRY)
-RPC_SECONDS = Histogram("kadaster_rpc_seconds", "MID-ID request latency inside the service",
-                        buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)
-PROJECTION_LAG = Gauge("kadaster_projection_lag_events", "Events recorded but not yet in a read model",
-                       ["projection"], registry=REGISTRY)
-RELAY_LAG = Gauge("kadaster_relay_lag_events", "Events recorded but not yet published on KADASTER_EVT",
-                  registry=REGISTRY)
-EVENT_STORE_POSITION = Gauge("kadaster_event_store_position", "Newest notification id in the event store",
-                             registry=REGISTRY)
+DUPLICATES = Counter(
+    "kadaster_commands_duplicate_total",
+    "Commands received again (first outcome returned)",
+    ["channel"],
+    registry=REGISTRY,
+)
+INGEST_BATCH = Histogram(
+    "kadaster_ingest_batch_size",
+    "Messages per ingest batch",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 256, 512, 1024),
+    registry=REGISTRY,
+)
+INGEST_SECONDS = Histogram(
+    "kadaster_ingest_batch_seconds", "Time from fetch to ack of one ingest batch", registry=REGISTRY
+)
+RPC_SECONDS = Histogram(
+    "kadaster_rpc_seconds",
+    "MID-ID request latency inside the service",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+PROJECTION_LAG = Gauge(
+    "kadaster_projection_lag_events",
+    "Events recorded but not yet in a read model",
+    ["projection"],
+    registry=REGISTRY,
+)
+RELAY_LAG = Gauge(
+    "kadaster_relay_lag_events", "Events recorded but not yet published on KADASTER_EVT", registry=REGISTRY
+)
+EVENT_STORE_POSITION = Gauge(
+    "kadaster_event_store_position", "Newest notification id in the event store", registry=REGISTRY
+)
 
 
 def count(handled: Iterable[Handled]) -> None:

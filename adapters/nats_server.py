@@ -61,20 +61,26 @@ class NatsServer:
 
     def start(self, timeout: float = 15.0) -> None:
         if port_open(self.port):
-            raise RuntimeError(f"port {self.port} is already in use; set KADASTER_EMBEDDED_NATS_PORT or KADASTER_NATS_URL")
+            raise RuntimeError(
+                f"port {self.port} is already in use; set KADASTER_EMBEDDED_NATS_PORT or KADASTER_NATS_URL"
+            )
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / f"{self.name}.conf"
         config.write_text(self.config_text())
         log_file = (self.store_dir / f"{self.name}.log").open("ab")
         self.process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(config)], stdout=log_file, stderr=subprocess.STDOUT,
+            [nats_server_binary(), "-c", str(config)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             # Its own session: a Ctrl-C in the terminal reaches kadaster, which stops the server last.
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.process.poll() is not None:
-                raise RuntimeError(f"nats-server exited ({self.process.returncode}); see {self.store_dir}/{self.name}.log")
+                raise RuntimeError(
+                    f"nats-server exited ({self.process.returncode}); see {self.store_dir}/{self.name}.log"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"nats-server did not listen on {self.port} within {timeout}s")

@@ -40,8 +40,9 @@ def parse_query_subject(subject: str) -> tuple[str, str | None]:
 class KadasterService:
     """Owns background tasks so replies never wait behind one another."""
 
-    def __init__(self, nc: NATS, js: JetStreamContext, gateway: CommandGateway | None,
-                 queries: Queries | None) -> None:
+    def __init__(
+        self, nc: NATS, js: JetStreamContext, gateway: CommandGateway | None, queries: Queries | None
+    ) -> None:
         self.nc = nc
         self.js = js
         self.gateway = gateway
@@ -51,17 +52,25 @@ class KadasterService:
 
     async def start(self) -> None:
         self.service = await add_service(
-            self.nc, name=SERVICE_NAME, version=SERVICE_VERSION,
+            self.nc,
+            name=SERVICE_NAME,
+            version=SERVICE_VERSION,
             description="Belgian register of heavy medical imaging devices",
         )
         if self.gateway is not None:
             await self.service.add_endpoint(
-                name="midid-issue", subject=RPC_SUBJECT, handler=self._spawn(self.issue), queue_group="kadaster-rpc",
+                name="midid-issue",
+                subject=RPC_SUBJECT,
+                handler=self._spawn(self.issue),
+                queue_group="kadaster-rpc",
                 metadata={"description": "Issue a MID-ID in real time; body: CloudEvents envelope"},
             )
         if self.queries is not None:
             await self.service.add_endpoint(
-                name="query", subject=QUERY_SUBJECT, handler=self._spawn(self.query), queue_group="kadaster-query",
+                name="query",
+                subject=QUERY_SUBJECT,
+                handler=self._spawn(self.query),
+                queue_group="kadaster-query",
                 metadata={"description": "The contract's queries; body: JSON object of filters"},
             )
 
@@ -76,13 +85,17 @@ class KadasterService:
     async def issue(self, request: Request) -> None:
         assert self.gateway is not None
         headers = request.headers or {}
-        inbound = Inbound(body=request.data, subject=request.subject, channel=RPC, msg_id=headers.get("Nats-Msg-Id"))
+        inbound = Inbound(
+            body=request.data, subject=request.subject, channel=RPC, msg_id=headers.get("Nats-Msg-Id")
+        )
         began = time.perf_counter()
         try:
             handled = await self.gateway.submit(inbound)
         except Exception:
             log.exception("rpc_failed", subject=request.subject)
-            await request.respond_error("503", "the register could not record the request; retry with the same id")
+            await request.respond_error(
+                "503", "the register could not record the request; retry with the same id"
+            )
             return
         # The reply is the outcome; it is also kept in the event store (query `outcome`).
         await request.respond(json.dumps(handled.outcome).encode())

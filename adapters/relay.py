@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from datetime import date, datetime
@@ -16,7 +17,6 @@ from nats.js.errors import NotFoundError
 
 from adapters import metrics
 from adapters.streams import EVT_STREAM
-
 from services.register import Register
 
 log = structlog.get_logger("kadaster.relay")
@@ -46,7 +46,9 @@ def event_subject(topic: str) -> str:
 
 def event_message(register: Register, notification: Notification) -> tuple[str, bytes, str]:
     event: Any = register.mapper.to_domain_event(notification)
-    data = {k: v for k, v in vars(event).items() if k not in ("originator_id", "originator_version", "timestamp")}
+    data = {
+        k: v for k, v in vars(event).items() if k not in ("originator_id", "originator_version", "timestamp")
+    }
     event_id = f"{notification.originator_id}:{notification.originator_version}"
     body = {
         "id": event_id,
@@ -75,10 +77,8 @@ async def run_relay(js: JetStreamContext, register: Register, stop: asyncio.Even
             await asyncio.sleep(1.0)
             continue
         if not relayed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.1)
-            except asyncio.TimeoutError:
-                pass
     log.info("relay_stopped", position=position)
 
 

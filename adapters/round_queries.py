@@ -35,9 +35,20 @@ def ranking_query(queries: Queries, filters: dict[str, Any]) -> Any:
 
 
 ROUND_QUERIES = [
-    QuerySpec("rounds", "Allocation rounds; with round_id: inputs, ranking, decisions with reasons, objections",
-              {"round_id": "one round", "institution": "ignored: rounds are public"}, rounds_query),
-    QuerySpec("ranking", "A round's ranking and decisions (round_id), or a trimester's care-region ranking (period)",
-              {"round_id": "the round", "period": "care-region trimester, e.g. 2017Q1",
-               "institution": "ignored: rankings are public"}, ranking_query),
+    QuerySpec(
+        "rounds",
+        "Allocation rounds; with round_id: inputs, ranking, decisions with reasons, objections",
+        {"round_id": "one round", "institution": "ignored: rounds are public"},
+        rounds_query,
+    ),
+    QuerySpec(
+        "ranking",
+        "A round's ranking and decisions (round_id), or a trimester's care-region ranking (period)",
+        {
+            "round_id": "the round",
+            "period": "care-region trimester, e.g. 2017Q1",
+            "institution": "ignored: rankings are public",
+        },
+        ranking_query,
+    ),
 ]

@@ -7,15 +7,15 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import nats
 import structlog
-from nats.aio.client import Client as NATS
 from eventsourcing.persistence import PersistenceError
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from adapters import metrics
@@ -155,8 +155,11 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         else:
             assert settings.nats_url is not None
             nats_url = settings.nats_url
-        options: dict[str, object] = {"name": f"kadaster {'+'.join(sorted(roles))}", "max_reconnect_attempts": -1,
-                                      "reconnect_time_wait": 0.5}
+        options: dict[str, object] = {
+            "name": f"kadaster {'+'.join(sorted(roles))}",
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.5,
+        }
         if settings.nats_user:
             options.update(user=settings.nats_user, password=settings.nats_password)
         if settings.nats_creds:
@@ -167,7 +170,9 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         await ensure_streams(js, settings.stream_replicas, settings.duplicate_window_seconds)
         await ensure_ingest_consumer(js, settings.ack_wait_seconds)
 
-        register = await loop.run_in_executor(None, with_retries, "event store", lambda: open_register(settings))
+        register = await loop.run_in_executor(
+            None, with_retries, "event store", lambda: open_register(settings)
+        )
         stack.callback(register.close)
         running = Running(settings, nats_url, register, nc, js)
 
@@ -230,7 +235,9 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         if settings.metrics_port:
             metrics.serve_metrics(settings.metrics_port, settings.http_host)
             log.info("metrics_started", url=f"http://{settings.http_host}:{settings.metrics_port}/metrics")
-        log.info("kadaster_ready", roles=sorted(roles), nats=nats_url, database=_redacted(settings.event_store_url))
+        log.info(
+            "kadaster_ready", roles=sorted(roles), nats=nats_url, database=_redacted(settings.event_store_url)
+        )
         yield running
 
 
@@ -253,7 +260,9 @@ def _redacted(url: str) -> str:
     return url
 
 
-async def serve(settings: Settings, roles: Iterable[str], on_ready: Callable[[Running], None] | None = None) -> bool:
+async def serve(
+    settings: Settings, roles: Iterable[str], on_ready: Callable[[Running], None] | None = None
+) -> bool:
     """Runs until SIGINT or SIGTERM (True), or until a role fails (False)."""
     import signal
 

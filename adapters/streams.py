@@ -33,7 +33,9 @@ MAX_DELIVER = 20
 NOT_CLUSTERED = 10074  # JetStream: "replicas > 1 not supported in non-clustered mode"
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 3, duplicate_window: float = 120.0) -> dict[str, int]:
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 3, duplicate_window: float = 120.0
+) -> dict[str, int]:
     """Creates each missing stream with as many replicas as the cluster allows, up to `replicas`."""
     created: dict[str, int] = {}
     for name, subjects in STREAM_SUBJECTS.items():
@@ -48,15 +50,25 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 3, duplicate_wind
 
 
 async def _create_stream(
-    js: JetStreamContext, name: str, subjects: list[str], wanted: int, duplicate_window: float,
+    js: JetStreamContext,
+    name: str,
+    subjects: list[str],
+    wanted: int,
+    duplicate_window: float,
     patience: float = 20.0,
 ) -> int:
     """Fewer replicas when the server is not clustered at once; a cluster still forming is waited
     for `patience` seconds per replica count (a smaller cluster than wanted then gets what it allows)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:
-        config = StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE, num_replicas=wanted,
-                              duplicate_window=duplicate_window, max_msg_size=1024 * 1024)
+        config = StreamConfig(
+            name=name,
+            subjects=subjects,
+            storage=StorageType.FILE,
+            num_replicas=wanted,
+            duplicate_window=duplicate_window,
+            max_msg_size=1024 * 1024,
+        )
         try:
             await js.add_stream(config)
             log.info("stream_created", stream=name, replicas=wanted)

@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.logging import configure_logging
@@ -65,8 +65,11 @@ def main() -> int:
     print(text)
     RESULTS.mkdir(exist_ok=True)
     document = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": (
+            f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        ),
         "quick": quick,
         "seconds": round(time.monotonic() - began, 1),
         "figures": [f.as_dict() for f in figures],

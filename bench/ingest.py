@@ -57,7 +57,7 @@ async def drain(subscription: Any, count: int, handle: Any) -> float:
     while done < count:
         try:
             msgs = await subscription.fetch(BATCH, timeout=2)
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             continue
         await handle(msgs)
         done += len(msgs)

@@ -7,7 +7,6 @@ import json
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import nats
 from nats.aio.client import Client as NATS
@@ -64,8 +63,13 @@ async def naive_peer(nc: NATS, url: str) -> Register:
         await loop.run_in_executor(None, register.save, record)
         await request.respond(json.dumps({"status": "accepted", "id": str(record.id)}).encode())
 
+    in_flight: set[asyncio.Task[None]] = set()
+
     async def spawn(request: Request) -> None:
-        asyncio.create_task(handle(request))
+        # Each request on its own task, as a naive endpoint would; kept referenced until done.
+        task = asyncio.create_task(handle(request))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
 
     await service.add_endpoint(name="issue", subject="bench.naive.issue", handler=spawn)
     return register

@@ -44,7 +44,9 @@ def parse_as_of(text: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), day_time.max, tzinfo=UTC)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time, e.g. 2024-04-23T10:00:00Z") from None
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or date-time, e.g. 2024-04-23T10:00:00Z"
+        ) from None
     return utc(moment)
 
 

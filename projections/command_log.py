@@ -33,9 +33,18 @@ class CommandLog(Projection):
             "stream_sequence, received_at, recorded_at, errors, result) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING",
             (
-                str(e.originator_id), e.sender, e.command_id, e.command_type, e.outcome["status"],
-                e.channel, e.subject, e.stream_sequence, e.received_at, e.timestamp.isoformat(),
-                json.dumps(e.outcome.get("errors") or []), json.dumps(e.outcome.get("result")),
+                str(e.originator_id),
+                e.sender,
+                e.command_id,
+                e.command_type,
+                e.outcome["status"],
+                e.channel,
+                e.subject,
+                e.stream_sequence,
+                e.received_at,
+                e.timestamp.isoformat(),
+                json.dumps(e.outcome.get("errors") or []),
+                json.dumps(e.outcome.get("result")),
             ),
         )
 

@@ -69,8 +69,9 @@ class ReadModelStore:
 
     def _connect(self) -> Any:
         if self.dialect == "sqlite":
-            conn: Any = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+            conn: Any = sqlite3.connect(
+                self.url.removeprefix("sqlite:///"), timeout=30, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             return conn

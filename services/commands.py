@@ -65,7 +65,6 @@ ModalityField = Annotated[
 """One of the six modalities; anything else fails with `modality_not_in_scope`."""
 
 
-
 class CommandData(BaseModel):
     """Base of every command's `data`: unknown fields are refused so typos are caught."""
 

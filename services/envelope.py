@@ -37,9 +37,7 @@ class Outcome(BaseModel):
     errors: list[dict[str, str | None]] = Field(default_factory=list)
 
     @classmethod
-    def accepted(
-        cls, command_id: str, source: str, type_: str, result: dict[str, Any]
-    ) -> Outcome:
+    def accepted(cls, command_id: str, source: str, type_: str, result: dict[str, Any]) -> Outcome:
         return cls(command_id=command_id, source=source, type=type_, status="accepted", result=result)
 
     @classmethod

@@ -58,59 +58,204 @@ class Column:
 
 
 COLUMNS = (
-    Column("institution", "recognition number", True, (
-        "erkenningsnummer", "erkenningsnr", "erkenning", "instelling", "instellingsnummer", "erkend nummer",
-        "recognition number", "institution", "institution id", "numéro d'agrément", "agrément",
-        "établissement",
-    )),
-    Column("name", "institution name", False, (
-        "naam", "naam instelling", "instellingsnaam", "naam ziekenhuis", "ziekenhuisnaam", "name",
-        "institution name", "hospital name", "nom", "nom de l'établissement", "nom de l'hôpital",
-    )),
+    Column(
+        "institution",
+        "recognition number",
+        True,
+        (
+            "erkenningsnummer",
+            "erkenningsnr",
+            "erkenning",
+            "instelling",
+            "instellingsnummer",
+            "erkend nummer",
+            "recognition number",
+            "institution",
+            "institution id",
+            "numéro d'agrément",
+            "agrément",
+            "établissement",
+        ),
+    ),
+    Column(
+        "name",
+        "institution name",
+        False,
+        (
+            "naam",
+            "naam instelling",
+            "instellingsnaam",
+            "naam ziekenhuis",
+            "ziekenhuisnaam",
+            "name",
+            "institution name",
+            "hospital name",
+            "nom",
+            "nom de l'établissement",
+            "nom de l'hôpital",
+        ),
+    ),
     Column("province", "province", False, ("provincie", "province")),
     Column("region", "region", False, ("gewest", "regio", "region", "région")),
     Column("postcode", "postcode", False, ("postcode", "postnummer", "code postal", "zip", "zip code")),
-    Column("label", "device label", True, (
-        "toestel", "label", "toestellabel", "toestelnummer", "toestelcode", "volgnummer", "device",
-        "device label", "device reference", "legacy ref", "appareil", "référence",
-    )),
-    Column("modality", "modality", True, (
-        "modaliteit", "modality", "modalité", "type toestel", "soort toestel", "device type",
-    )),
-    Column("manufacturer", "manufacturer", True, (
-        "fabrikant", "producent", "merk", "manufacturer", "vendor", "make", "fabricant", "constructeur",
-        "marque",
-    )),
+    Column(
+        "label",
+        "device label",
+        True,
+        (
+            "toestel",
+            "label",
+            "toestellabel",
+            "toestelnummer",
+            "toestelcode",
+            "volgnummer",
+            "device",
+            "device label",
+            "device reference",
+            "legacy ref",
+            "appareil",
+            "référence",
+        ),
+    ),
+    Column(
+        "modality",
+        "modality",
+        True,
+        (
+            "modaliteit",
+            "modality",
+            "modalité",
+            "type toestel",
+            "soort toestel",
+            "device type",
+        ),
+    ),
+    Column(
+        "manufacturer",
+        "manufacturer",
+        True,
+        (
+            "fabrikant",
+            "producent",
+            "merk",
+            "manufacturer",
+            "vendor",
+            "make",
+            "fabricant",
+            "constructeur",
+            "marque",
+        ),
+    ),
     Column("model", "model", True, ("model", "modèle", "type model", "toesteltype")),
-    Column("serial_number", "serial number", True, (
-        "serienummer", "serienr", "serial", "serial number", "serial no", "sn", "numéro de série",
-    )),
-    Column("campus", "campus", True, (
-        "campus", "vestiging", "vestigingsplaats", "locatie", "site", "location", "implantation",
-    )),
-    Column("installed_on", "installation date", True, (
-        "installatiedatum", "datum installatie", "geïnstalleerd op", "datum indienststelling",
-        "installation date", "installed on", "date of installation", "date d'installation",
-    )),
+    Column(
+        "serial_number",
+        "serial number",
+        True,
+        (
+            "serienummer",
+            "serienr",
+            "serial",
+            "serial number",
+            "serial no",
+            "sn",
+            "numéro de série",
+        ),
+    ),
+    Column(
+        "campus",
+        "campus",
+        True,
+        (
+            "campus",
+            "vestiging",
+            "vestigingsplaats",
+            "locatie",
+            "site",
+            "location",
+            "implantation",
+        ),
+    ),
+    Column(
+        "installed_on",
+        "installation date",
+        True,
+        (
+            "installatiedatum",
+            "datum installatie",
+            "geïnstalleerd op",
+            "datum indienststelling",
+            "installation date",
+            "installed on",
+            "date of installation",
+            "date d'installation",
+        ),
+    ),
     Column("use", "use", True, ("gebruik", "gebruiksdoel", "aard gebruik", "use", "usage", "utilisation")),
-    Column("fanc_number", "FANC number", False, (
-        "fanc-nummer", "fanc nummer", "fanc nr", "fanc", "uniek fanc-nummer", "oud fanc-nummer",
-        "fanc number", "fanc unique number", "legacy number", "numéro afcn", "numéro unique afcn", "afcn",
-    )),
-    Column("billing_number", "billing number", False, (
-        "facturatienummer", "factuurnummer", "riziv-nummer", "riziv facturatienummer", "billing number",
-        "billing", "numéro de facturation", "numéro inami", "inami",
-    )),
+    Column(
+        "fanc_number",
+        "FANC number",
+        False,
+        (
+            "fanc-nummer",
+            "fanc nummer",
+            "fanc nr",
+            "fanc",
+            "uniek fanc-nummer",
+            "oud fanc-nummer",
+            "fanc number",
+            "fanc unique number",
+            "legacy number",
+            "numéro afcn",
+            "numéro unique afcn",
+            "afcn",
+        ),
+    ),
+    Column(
+        "billing_number",
+        "billing number",
+        False,
+        (
+            "facturatienummer",
+            "factuurnummer",
+            "riziv-nummer",
+            "riziv facturatienummer",
+            "billing number",
+            "billing",
+            "numéro de facturation",
+            "numéro inami",
+            "inami",
+        ),
+    ),
     Column("status", "status", False, ("status", "toestand", "staat", "state", "statut")),
-    Column("decommissioned_on", "out of service since", False, (
-        "buiten gebruik sinds", "buiten gebruik op", "uit dienst op", "uit dienst sinds",
-        "datum buiten gebruik",
-        "decommissioned on", "decommissioning date", "out of service since", "hors service depuis",
-    )),
-    Column("registered_on", "registration date", False, (
-        "registratiedatum", "geregistreerd op", "datum registratie", "registered on", "registration date",
-        "date d'enregistrement",
-    )),
+    Column(
+        "decommissioned_on",
+        "out of service since",
+        False,
+        (
+            "buiten gebruik sinds",
+            "buiten gebruik op",
+            "uit dienst op",
+            "uit dienst sinds",
+            "datum buiten gebruik",
+            "decommissioned on",
+            "decommissioning date",
+            "out of service since",
+            "hors service depuis",
+        ),
+    ),
+    Column(
+        "registered_on",
+        "registration date",
+        False,
+        (
+            "registratiedatum",
+            "geregistreerd op",
+            "datum registratie",
+            "registered on",
+            "registration date",
+            "date d'enregistrement",
+        ),
+    ),
 )
 COLUMN_BY_FIELD = {column.field: column for column in COLUMNS}
 _ALIASES = {_key(alias): column.field for column in COLUMNS for alias in (*column.aliases, column.field)}
@@ -119,9 +264,15 @@ _ALIASES = {_key(alias): column.field for column in COLUMNS for alias in (*colum
 
 _MODALITY_WORDS = {
     **{_key(m.value): m for m in Modality},
-    "mr": Modality.MRI, "nmr": Modality.MRI, "mri": Modality.MRI, "irm": Modality.MRI,
-    "ctscan": Modality.CT, "ctscanner": Modality.CT, "scanner": Modality.CT,
-    "petscan": Modality.PET, "petmr": Modality.PET_MRI,
+    "mr": Modality.MRI,
+    "nmr": Modality.MRI,
+    "mri": Modality.MRI,
+    "irm": Modality.MRI,
+    "ctscan": Modality.CT,
+    "ctscanner": Modality.CT,
+    "scanner": Modality.CT,
+    "petscan": Modality.PET,
+    "petmr": Modality.PET_MRI,
 }
 _USE_WORDS = {
     _key(word): use
@@ -129,9 +280,14 @@ _USE_WORDS = {
         "clinical": ("klinisch", "clinical", "clinique", "diagnostisch"),
         "research": ("onderzoek", "wetenschappelijk onderzoek", "research", "recherche"),
         "mixed": (
-            "gemengd", "mixed", "mixte", "klinisch en onderzoek", "klinisch + onderzoek",
+            "gemengd",
+            "mixed",
+            "mixte",
+            "klinisch en onderzoek",
+            "klinisch + onderzoek",
             "klinisch/onderzoek",
-            "clinical and research", "clinical/research",
+            "clinical and research",
+            "clinical/research",
         ),
     }.items()
     for word in words
@@ -140,13 +296,30 @@ _STATUS_WORDS = {
     _key(word): out_of_service
     for out_of_service, words in {
         False: (
-            "in gebruik", "in dienst", "actief", "operationeel", "in service", "in use", "active",
+            "in gebruik",
+            "in dienst",
+            "actief",
+            "operationeel",
+            "in service",
+            "in use",
+            "active",
             "operational",
-            "en service", "en fonction", "actif",
+            "en service",
+            "en fonction",
+            "actif",
         ),
         True: (
-            "buiten gebruik", "buiten dienst", "uit dienst", "niet meer in gebruik", "inactief",
-            "decommissioned", "out of service", "retired", "inactive", "hors service", "hors d'usage",
+            "buiten gebruik",
+            "buiten dienst",
+            "uit dienst",
+            "niet meer in gebruik",
+            "inactief",
+            "decommissioned",
+            "out of service",
+            "retired",
+            "inactive",
+            "hors service",
+            "hors d'usage",
             "déclassé",
         ),
     }.items()
@@ -158,10 +331,17 @@ PROVINCES = {
     "Oost-Vlaanderen": ("flemish", ("oost-vlaanderen", "east flanders", "flandre orientale")),
     "West-Vlaanderen": ("flemish", ("west-vlaanderen", "west flanders", "flandre occidentale")),
     "Vlaams-Brabant": ("flemish", ("vlaams-brabant", "flemish brabant", "brabant flamand")),
-    "Brussel": ("brussels", (
-        "brussel", "brussels", "bruxelles", "brussels hoofdstedelijk gewest", "brussels-capital region",
-        "région de bruxelles-capitale",
-    )),
+    "Brussel": (
+        "brussels",
+        (
+            "brussel",
+            "brussels",
+            "bruxelles",
+            "brussels hoofdstedelijk gewest",
+            "brussels-capital region",
+            "région de bruxelles-capitale",
+        ),
+    ),
     "Henegouwen": ("wallonia", ("henegouwen", "hainaut")),
     "Luik": ("wallonia", ("luik", "liège", "liege")),
     "Luxemburg": ("wallonia", ("luxemburg", "luxembourg")),
@@ -174,17 +354,30 @@ _REGION_WORDS = {
     for region, words in {
         "flemish": ("flemish", "vlaanderen", "vlaams gewest", "vlaams", "flanders", "flandre", "flamand"),
         "brussels": (
-            "brussels", "brussel", "bruxelles", "brussels-capital", "brussels hoofdstedelijk gewest",
+            "brussels",
+            "brussel",
+            "bruxelles",
+            "brussels-capital",
+            "brussels hoofdstedelijk gewest",
         ),
         "wallonia": ("wallonia", "wallonie", "wallonië", "waals gewest", "waals", "walloon", "wallon"),
     }.items()
     for word in words
 }
 _POSTCODE_PROVINCES = (
-    (1000, 1299, "Brussel"), (1300, 1499, "Waals-Brabant"), (1500, 1999, "Vlaams-Brabant"),
-    (2000, 2999, "Antwerpen"), (3000, 3499, "Vlaams-Brabant"), (3500, 3999, "Limburg"), (4000, 4999, "Luik"),
-    (5000, 5999, "Namen"), (6000, 6599, "Henegouwen"), (6600, 6999, "Luxemburg"), (7000, 7999, "Henegouwen"),
-    (8000, 8999, "West-Vlaanderen"), (9000, 9999, "Oost-Vlaanderen"),
+    (1000, 1299, "Brussel"),
+    (1300, 1499, "Waals-Brabant"),
+    (1500, 1999, "Vlaams-Brabant"),
+    (2000, 2999, "Antwerpen"),
+    (3000, 3499, "Vlaams-Brabant"),
+    (3500, 3999, "Limburg"),
+    (4000, 4999, "Luik"),
+    (5000, 5999, "Namen"),
+    (6000, 6599, "Henegouwen"),
+    (6600, 6999, "Luxemburg"),
+    (7000, 7999, "Henegouwen"),
+    (8000, 8999, "West-Vlaanderen"),
+    (9000, 9999, "Oost-Vlaanderen"),
 )
 UNKNOWN_PROVINCE = "onbekend"
 
@@ -203,8 +396,13 @@ class Problem:
     code: str = "schema"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "value": self.value, "reason": self.reason,
-                "code": self.code}
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "reason": self.reason,
+            "code": self.code,
+        }
 
     def __str__(self) -> str:
         shown = f" {self.value!r}" if self.value else ""
@@ -657,7 +855,8 @@ class _FileChecks:
             earlier = self.billing_numbers.setdefault(device.billing_number, device.row)
             if earlier != device.row:
                 reader.problem(
-                    "billing_number", f"billing number already on the device in service of row {earlier}",
+                    "billing_number",
+                    f"billing number already on the device in service of row {earlier}",
                     "conflict",
                 )
         stated = self.institutions.setdefault(device.institution, {})
@@ -717,8 +916,13 @@ class DeviceState:
         """The facts a command of the import depends on; command ids carry it, the version would not do:
         a state the import predicts must give the id that the same state read back gives."""
         facts = [
-            self.mid_id, self.modality, {k: _json(v) for k, v in self.record.items()}, self.legacy_number,
-            sorted(self.licences), self.billing_number, self.decommissioned,
+            self.mid_id,
+            self.modality,
+            {k: _json(v) for k, v in self.record.items()},
+            self.legacy_number,
+            sorted(self.licences),
+            self.billing_number,
+            self.decommissioned,
         ]
         canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -823,7 +1027,12 @@ def plan_institution(facts: InstitutionFacts) -> PlannedCommand | None:
     }
     scope = facts.institution
     return PlannedCommand(
-        None, (facts.institution, ""), "institution", FOD, "institution.register", data,
+        None,
+        (facts.institution, ""),
+        "institution",
+        FOD,
+        "institution.register",
+        data,
         command_id(scope, "institution", data),
     )
 
@@ -857,8 +1066,13 @@ class Refusal:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "row": self.row, "institution": self.institution, "label": self.label, "step": self.step,
-            "code": self.code, "message": self.message, "command_id": self.command_id,
+            "row": self.row,
+            "institution": self.institution,
+            "label": self.label,
+            "step": self.step,
+            "code": self.code,
+            "message": self.message,
+            "command_id": self.command_id,
             "earlier": self.earlier,
         }
 
@@ -873,11 +1087,17 @@ def plan_changes(
     """
     mid_id = state.mid_id
     if state.modality != device.modality:
-        return [], [Refusal(
-            device.row, device.institution, device.label, "correct", "conflict",
-            f"{device.label} is the {state.modality} carrying {mid_id}; a MID-ID's modality never "
-            "changes (a new device takes a new label)",
-        )]
+        return [], [
+            Refusal(
+                device.row,
+                device.institution,
+                device.label,
+                "correct",
+                "conflict",
+                f"{device.label} is the {state.modality} carrying {mid_id}; a MID-ID's modality never "
+                "changes (a new device takes a new label)",
+            )
+        ]
     commands: list[PlannedCommand] = []
     refusals: list[Refusal] = []
     planned_on = state.fingerprint
@@ -906,14 +1126,25 @@ def plan_changes(
         licences = licences | {licence}
     if state.decommissioned:
         if not device.out_of_service:
-            refusals.append(Refusal(
-                device.row, device.institution, device.label, "decommission", "device_decommissioned",
-                f"the device carrying {mid_id} was decommissioned; it does not return to service",
-            ))
+            refusals.append(
+                Refusal(
+                    device.row,
+                    device.institution,
+                    device.label,
+                    "decommission",
+                    "device_decommissioned",
+                    f"the device carrying {mid_id} was decommissioned; it does not return to service",
+                )
+            )
         return commands, refusals
     planned_on = DeviceState(
-        mid_id, state.modality, {**state.record, **corrections}, legacy_number, licences,
-        state.billing_number, state.decommissioned,
+        mid_id,
+        state.modality,
+        {**state.record, **corrections},
+        legacy_number,
+        licences,
+        state.billing_number,
+        state.decommissioned,
     ).fingerprint
     if device.billing_number is not None and in_service and state.billing_number != device.billing_number:
         data = {"mid_id": mid_id, "billing_number": device.billing_number}
@@ -953,8 +1184,14 @@ class RowResult:
         return "changed" if self.changed else "unchanged"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "institution": self.institution, "label": self.label, "mid_id": self.mid_id,
-                "status": self.status, "changed": self.changed}
+        return {
+            "row": self.row,
+            "institution": self.institution,
+            "label": self.label,
+            "mid_id": self.mid_id,
+            "status": self.status,
+            "changed": self.changed,
+        }
 
 
 @dataclass
@@ -1042,7 +1279,10 @@ class LegacyImport:
 
     def run(self, legacy: LegacyFile, skip_invalid: bool = False, dry_run: bool = False) -> ImportSummary:
         summary = ImportSummary(
-            file=legacy.name, dry_run=dry_run, rows=legacy.rows, problems=list(legacy.problems),
+            file=legacy.name,
+            dry_run=dry_run,
+            rows=legacy.rows,
+            problems=list(legacy.problems),
             ignored_columns=list(legacy.ignored_columns),
         )
         if not legacy.readable or (legacy.problems and not skip_invalid and not dry_run):
@@ -1122,8 +1362,14 @@ class LegacyImport:
             return
         for error in outcome.get("errors") or [{"code": "internal_error", "message": "no outcome"}]:
             refusal = Refusal(
-                command.row, command.key[0], command.key[1], command.step, str(error.get("code")),
-                f"{command.type}: {error.get('message')}", command.command_id, earlier=duplicate,
+                command.row,
+                command.key[0],
+                command.key[1],
+                command.step,
+                str(error.get("code")),
+                f"{command.type}: {error.get('message')}",
+                command.command_id,
+                earlier=duplicate,
             )
             if result is None:
                 summary.institution_refusals.append(refusal)
@@ -1170,8 +1416,14 @@ class LetterLine:
 
 
 LETTER_COLUMNS = (
-    ("label", "label"), ("modality", "modality"), ("manufacturer", "manufacturer"), ("model", "model"),
-    ("serial_number", "serial number"), ("campus", "campus"), ("mid_id", "MID-ID"), ("status", "status"),
+    ("label", "label"),
+    ("modality", "modality"),
+    ("manufacturer", "manufacturer"),
+    ("model", "model"),
+    ("serial_number", "serial number"),
+    ("campus", "campus"),
+    ("mid_id", "MID-ID"),
+    ("status", "status"),
 )
 
 
@@ -1188,15 +1440,17 @@ def legacy_letters(register: Register) -> list[LetterLine]:
         if device is None:
             continue
         record = device.record
-        lines.append(LetterLine(
-            institution=institution,
-            label=label,
-            modality=device.modality,
-            manufacturer=str(record.get("manufacturer", "")),
-            model=str(record.get("model", "")),
-            serial_number=str(record.get("serial_number", "")),
-            campus=str(record.get("campus", "")),
-            mid_id=device.mid_id,
-            status=device.status,
-        ))
+        lines.append(
+            LetterLine(
+                institution=institution,
+                label=label,
+                modality=device.modality,
+                manufacturer=str(record.get("manufacturer", "")),
+                model=str(record.get("model", "")),
+                serial_number=str(record.get("serial_number", "")),
+                campus=str(record.get("campus", "")),
+                mid_id=device.mid_id,
+                status=device.status,
+            )
+        )
     return sorted(lines, key=lambda line: (line.institution, natural_order(line.label)))

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -38,7 +38,7 @@ class Inbound:
     channel: str = STREAM
     stream_sequence: int | None = None
     msg_id: str | None = None
-    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -227,10 +227,12 @@ class CommandProcessor:
         records: list[CommandRecord] = []
         newest_sequence: int | None = None
         senders = [str(item.sender) if item.sender else "unknown" for item in batch]
-        keys = [command_record_id(sender, item.record_key) for sender, item in zip(senders, batch, strict=True)]
+        keys = [
+            command_record_id(sender, item.record_key) for sender, item in zip(senders, batch, strict=True)
+        ]
         recorded = self.register.created(keys)
         for item, sender, key in zip(batch, senders, keys, strict=True):
-            subject = (item.sender.outcome_subject if item.sender else "kadaster.outcome.unknown")
+            subject = item.sender.outcome_subject if item.sender else "kadaster.outcome.unknown"
             stored = recorded.get(key)
             earlier = this_batch.get(str(key)) or (stored.outcome if stored is not None else None)  # type: ignore[attr-defined]
             if earlier is not None:
@@ -256,9 +258,7 @@ class CommandProcessor:
             if item.inbound.stream_sequence is not None:
                 newest_sequence = max(newest_sequence or 0, item.inbound.stream_sequence)
         if records:
-            tracking = (
-                Tracking(self.tracking_name, newest_sequence) if newest_sequence is not None else None
-            )
+            tracking = Tracking(self.tracking_name, newest_sequence) if newest_sequence is not None else None
             events = list(uow.events)
             for record in records:
                 events.extend(record.collect_events())
@@ -269,7 +269,9 @@ class CommandProcessor:
         bound = log.bind(command_id=item.command_id, type=item.command_type, sender=sender)
         if item.rejection:
             bound.info("command_rejected", codes=[d.code for d in item.rejection])
-            return Outcome.rejected(item.command_id, sender, item.command_type, item.rejection).model_dump(mode="json")
+            return Outcome.rejected(item.command_id, sender, item.command_type, item.rejection).model_dump(
+                mode="json"
+            )
         assert item.spec is not None and item.envelope is not None and item.sender is not None
         cause = Cause(item.sender, item.envelope.id, item.envelope.time)
         try:
@@ -277,14 +279,20 @@ class CommandProcessor:
         except DomainError as error:
             uow.rollback_command()
             bound.info("command_rejected", codes=[d.code for d in error.details])
-            return Outcome.rejected(item.command_id, sender, item.command_type, error.details).model_dump(mode="json")
+            return Outcome.rejected(item.command_id, sender, item.command_type, error.details).model_dump(
+                mode="json"
+            )
         except (PersistenceError, RecordConflictError):
             raise
         except Exception as error:  # a poison message: the handler itself failed
             uow.rollback_command()
             bound.exception("command_poison")
-            detail = ErrorDetail("internal_error", f"the register could not handle this command: {type(error).__name__}")
-            return Outcome.rejected(item.command_id, sender, item.command_type, [detail]).model_dump(mode="json")
+            detail = ErrorDetail(
+                "internal_error", f"the register could not handle this command: {type(error).__name__}"
+            )
+            return Outcome.rejected(item.command_id, sender, item.command_type, [detail]).model_dump(
+                mode="json"
+            )
         uow.commit_command()
         bound.debug("command_accepted", result=result)
         return Outcome.accepted(item.envelope.id, sender, item.spec.type, result).model_dump(mode="json")

@@ -11,9 +11,9 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import (
     JSONTranscoder,
-    StoredEvent,
     ProcessRecorder,
     Recording,
+    StoredEvent,
     Tracking,
     Transcoding,
 )
@@ -87,21 +87,26 @@ class Register(Application[UUID]):
         found: dict[UUID, DomainEventProtocol[UUID]] = {}
         if self.factory.__class__.__module__.endswith("sqlite"):
             marks = ",".join("?" * len(aggregate_ids))
-            statement = (f"SELECT * FROM {recorder.events_table_name} "
-                         f"WHERE originator_id IN ({marks}) AND originator_version = 1")
+            statement = (
+                f"SELECT * FROM {recorder.events_table_name} "
+                f"WHERE originator_id IN ({marks}) AND originator_version = 1"
+            )
             with recorder.datastore.transaction(commit=False) as cursor:
                 cursor.execute(statement, [i.hex for i in aggregate_ids])
                 rows = cursor.fetchall()
         else:
-            statement = (f'SELECT * FROM "{recorder.datastore.schema}"."{recorder.events_table_name}" '
-                         "WHERE originator_id = ANY(%s) AND originator_version = 1")
+            statement = (
+                f'SELECT * FROM "{recorder.datastore.schema}"."{recorder.events_table_name}" '
+                "WHERE originator_id = ANY(%s) AND originator_version = 1"
+            )
             with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
                 cursor.execute(statement, [list(aggregate_ids)])
                 rows = cursor.fetchall()
         for row in rows:
             stored = StoredEvent(
                 originator_id=recorder.convert_originator_id(row["originator_id"])
-                if hasattr(recorder, "convert_originator_id") else row["originator_id"],
+                if hasattr(recorder, "convert_originator_id")
+                else row["originator_id"],
                 originator_version=row["originator_version"],
                 topic=row["topic"],
                 state=bytes(row["state"]),

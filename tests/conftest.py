@@ -15,7 +15,9 @@ from services.processor import CommandProcessor, Inbound
 from services.register import Register, event_store_env
 
 # The published figures live in ../shared/data beside the repository (KADASTER_SHARED_DIR overrides).
-SHARED_DATA = Path(os.environ.get("KADASTER_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data"
+SHARED_DATA = (
+    Path(os.environ.get("KADASTER_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / "data"
+)
 POSTGRES_DSN = os.environ.get("KADASTER_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -13,8 +13,8 @@ import pytest
 from eventsourcing.application import project_aggregate
 
 from adapters.audit_cli import add_audit_commands
-from adapters.runtime import all_projections
 from adapters.round_queries import ROUND_QUERIES
+from adapters.runtime import all_projections
 from domain.device import device_id
 from projections.as_of import AsOfReadModels, parse_as_of, replay
 from projections.projector import Projector
@@ -44,9 +44,7 @@ def moments(sender: Sender) -> dict[str, datetime]:
 
 
 @pytest.fixture
-def queries(
-    moments: dict[str, datetime], register: Register, tmp_path: Path
-) -> Iterator[Queries]:
+def queries(moments: dict[str, datetime], register: Register, tmp_path: Path) -> Iterator[Queries]:
     store = ReadModelStore(f"sqlite:///{tmp_path / 'live.db'}")
     projector = Projector(register, store, all_projections())
     projector.catch_up()
@@ -204,9 +202,7 @@ def test_a_moment_less_than_a_minute_ago_is_replayed_again_for_each_question(
 
 
 @pytest.fixture
-def audit(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., int]:
+def audit(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
     import argparse
 
     monkeypatch.setenv("KADASTER_DATABASE_URL", database_url)
@@ -251,7 +247,11 @@ def test_audit_replay_rebuilds_every_read_model_as_of_a_moment_into_a_database_o
 
 
 def test_audit_replay_gives_what_the_as_of_queries_give(
-    moments: dict[str, datetime], register: Register, queries: Queries, audit: Callable[..., int], tmp_path: Path
+    moments: dict[str, datetime],
+    register: Register,
+    queries: Queries,
+    audit: Callable[..., int],
+    tmp_path: Path,
 ) -> None:
     until = moments["s17-report-ct"]
     out = tmp_path / "replayed"

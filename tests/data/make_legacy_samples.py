@@ -1,7 +1,7 @@
 """Writes the made-up legacy kadaster registers in tests/data (fixed seed), or a large one for timing.
 
-    python tests/data/make_legacy_samples.py                      # the committed samples
-    python tests/data/make_legacy_samples.py --devices 20000 --out /tmp/legacy_20k.csv
+python tests/data/make_legacy_samples.py                      # the committed samples
+python tests/data/make_legacy_samples.py --devices 20000 --out /tmp/legacy_20k.csv
 """
 
 from __future__ import annotations
@@ -21,20 +21,51 @@ HERE = Path(__file__).resolve().parent
 SEED = 20221001
 
 DUTCH_HEADERS = (
-    "Erkenningsnummer", "Naam instelling", "Provincie", "Toestel", "Modaliteit", "Fabrikant", "Model",
-    "Serienummer", "Campus", "Installatiedatum", "Gebruik", "FANC-nummer", "Facturatienummer", "Status",
+    "Erkenningsnummer",
+    "Naam instelling",
+    "Provincie",
+    "Toestel",
+    "Modaliteit",
+    "Fabrikant",
+    "Model",
+    "Serienummer",
+    "Campus",
+    "Installatiedatum",
+    "Gebruik",
+    "FANC-nummer",
+    "Facturatienummer",
+    "Status",
     "Buiten gebruik sinds",
 )
 ENGLISH_HEADERS = (
-    "Recognition number", "Hospital name", "Province", "Device label", "Modality", "Manufacturer", "Model",
-    "Serial number", "Site", "Installation date", "Use", "FANC number", "Billing number", "Status",
+    "Recognition number",
+    "Hospital name",
+    "Province",
+    "Device label",
+    "Modality",
+    "Manufacturer",
+    "Model",
+    "Serial number",
+    "Site",
+    "Installation date",
+    "Use",
+    "FANC number",
+    "Billing number",
+    "Status",
     "Out of service since",
 )
 DUTCH_USE = {"clinical": "klinisch", "research": "onderzoek", "mixed": "gemengd"}
 PROVINCES_EN = {
-    "Antwerpen": "Antwerp", "Limburg": "Limburg", "Oost-Vlaanderen": "East Flanders",
-    "West-Vlaanderen": "West Flanders", "Vlaams-Brabant": "Flemish Brabant", "Brussel": "Brussels",
-    "Henegouwen": "Hainaut", "Luik": "Liège", "Luxemburg": "Luxembourg", "Namen": "Namur",
+    "Antwerpen": "Antwerp",
+    "Limburg": "Limburg",
+    "Oost-Vlaanderen": "East Flanders",
+    "West-Vlaanderen": "West Flanders",
+    "Vlaams-Brabant": "Flemish Brabant",
+    "Brussel": "Brussels",
+    "Henegouwen": "Hainaut",
+    "Luik": "Liège",
+    "Luxemburg": "Luxembourg",
+    "Namen": "Namur",
     "Waals-Brabant": "Walloon Brabant",
 }
 
@@ -50,22 +81,35 @@ class Hospital:
 
 HOSPITALS = (
     Hospital("71000123", "AZ Leiedal", "West-Vlaanderen", ("Campus Kortrijk-Noord", "Campus Menen"), "large"),
-    Hospital("71000217", "AZ Zeekant", "West-Vlaanderen", ("Campus Oostende", "Campus Blankenberge"),
-             "medium"),
+    Hospital(
+        "71000217", "AZ Zeekant", "West-Vlaanderen", ("Campus Oostende", "Campus Blankenberge"), "medium"
+    ),
     Hospital("71000389", "AZ Kempenland", "Antwerpen", ("Campus Turnhout", "Campus Geel"), "medium"),
-    Hospital("71000415", "ZNA Scheldeoever", "Antwerpen",
-             ("Campus Linkeroever", "Campus Centrum", "Campus Noord"), "large"),
-    Hospital("71000532", "UZ Dijlevallei", "Vlaams-Brabant", ("Campus Heverlee", "Campus Pellenberg"),
-             "large"),
+    Hospital(
+        "71000415",
+        "ZNA Scheldeoever",
+        "Antwerpen",
+        ("Campus Linkeroever", "Campus Centrum", "Campus Noord"),
+        "large",
+    ),
+    Hospital(
+        "71000532", "UZ Dijlevallei", "Vlaams-Brabant", ("Campus Heverlee", "Campus Pellenberg"), "large"
+    ),
     Hospital("71000648", "AZ Dender", "Oost-Vlaanderen", ("Campus Aalst", "Campus Geraardsbergen"), "medium"),
     Hospital("71000761", "AZ Maasland", "Limburg", ("Campus Genk", "Campus Maasmechelen"), "medium"),
     Hospital("71000874", "AZ Leie en Schelde", "Oost-Vlaanderen", ("Campus Gent-Zuid",), "small"),
-    Hospital("71000916", "Ziekenhuis Zenne - Hôpital de la Senne", "Brussel",
-             ("Site Anderlecht", "Site Molenbeek"), "medium"),
+    Hospital(
+        "71000916",
+        "Ziekenhuis Zenne - Hôpital de la Senne",
+        "Brussel",
+        ("Site Anderlecht", "Site Molenbeek"),
+        "medium",
+    ),
     Hospital("71001027", "Cliniques de la Woluwe", "Brussel", ("Site Woluwe",), "small"),
     Hospital("71001138", "CHU Meuse", "Luik", ("Site Sart-Tilman Est", "Site Seraing"), "medium"),
-    Hospital("71001249", "Grand Hôpital de Sambre", "Henegouwen", ("Site Sainte-Élisabeth", "Site Gilly"),
-             "small"),
+    Hospital(
+        "71001249", "Grand Hôpital de Sambre", "Henegouwen", ("Site Sainte-Élisabeth", "Site Gilly"), "small"
+    ),
     Hospital("71001350", "CHR Haute-Meuse", "Namen", ("Site Namur", "Site Dinant"), "small"),
     Hospital("71001461", "Vivalia Ardenne", "Luxemburg", ("Site Arlon", "Site Libramont"), "small"),
     Hospital("71001572", "Clinique du Brabant wallon", "Waals-Brabant", ("Site Ottignies",), "small"),
@@ -81,37 +125,75 @@ RESEARCH_SLOTS = {"71000532": ("MRI", "PET-MRI"), "71000415": ("PET-MRI",)}
 # (model, first year it was sold) per manufacturer and modality
 MODELS: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {
     "Siemens Healthineers": {
-        "CT": (("SOMATOM Definition AS", 2007), ("SOMATOM Definition Flash", 2009), ("SOMATOM Force", 2014),
-               ("SOMATOM Drive", 2016), ("SOMATOM go.Top", 2018), ("SOMATOM X.cite", 2020)),
-        "MRI": (("MAGNETOM Avanto", 2004), ("MAGNETOM Aera", 2010), ("MAGNETOM Skyra", 2010),
-                ("MAGNETOM Vida", 2017), ("MAGNETOM Sola", 2018)),
+        "CT": (
+            ("SOMATOM Definition AS", 2007),
+            ("SOMATOM Definition Flash", 2009),
+            ("SOMATOM Force", 2014),
+            ("SOMATOM Drive", 2016),
+            ("SOMATOM go.Top", 2018),
+            ("SOMATOM X.cite", 2020),
+        ),
+        "MRI": (
+            ("MAGNETOM Avanto", 2004),
+            ("MAGNETOM Aera", 2010),
+            ("MAGNETOM Skyra", 2010),
+            ("MAGNETOM Vida", 2017),
+            ("MAGNETOM Sola", 2018),
+        ),
         "SPECT-CT": (("Symbia T16", 2005), ("Symbia Intevo", 2013), ("Symbia Intevo Bold", 2017)),
         "PET-CT": (("Biograph TruePoint", 2005), ("Biograph mCT", 2009), ("Biograph Vision", 2018)),
         "PET-MRI": (("Biograph mMR", 2011),),
         "PET": (("ECAT EXACT HR+", 2000),),
     },
     "GE HealthCare": {
-        "CT": (("LightSpeed VCT", 2005), ("Discovery CT750 HD", 2009), ("Optima CT660", 2011),
-               ("Revolution CT", 2014), ("Revolution EVO", 2015), ("Revolution Apex", 2020)),
-        "MRI": (("Signa HDxt", 2005), ("Discovery MR750w", 2011), ("Optima MR450w", 2011),
-                ("SIGNA Architect", 2017), ("SIGNA Premier", 2018), ("SIGNA Artist", 2017)),
+        "CT": (
+            ("LightSpeed VCT", 2005),
+            ("Discovery CT750 HD", 2009),
+            ("Optima CT660", 2011),
+            ("Revolution CT", 2014),
+            ("Revolution EVO", 2015),
+            ("Revolution Apex", 2020),
+        ),
+        "MRI": (
+            ("Signa HDxt", 2005),
+            ("Discovery MR750w", 2011),
+            ("Optima MR450w", 2011),
+            ("SIGNA Architect", 2017),
+            ("SIGNA Premier", 2018),
+            ("SIGNA Artist", 2017),
+        ),
         "SPECT-CT": (("Infinia Hawkeye 4", 2005), ("Discovery NM/CT 670", 2011), ("NM/CT 870 DR", 2018)),
         "PET-CT": (("Discovery STE", 2005), ("Discovery 710", 2010), ("Discovery MI", 2016)),
         "PET-MRI": (("SIGNA PET/MR", 2014),),
         "PET": (("Advance NXi", 2000),),
     },
     "Philips": {
-        "CT": (("Brilliance 64", 2005), ("Brilliance iCT", 2008), ("Ingenuity CT", 2012),
-               ("IQon Spectral CT", 2016), ("Incisive CT", 2019)),
-        "MRI": (("Achieva 1.5T", 2004), ("Achieva 3.0T TX", 2008), ("Ingenia 1.5T", 2011),
-                ("Ingenia 3.0T", 2011), ("Ingenia Ambition 1.5T", 2018)),
+        "CT": (
+            ("Brilliance 64", 2005),
+            ("Brilliance iCT", 2008),
+            ("Ingenuity CT", 2012),
+            ("IQon Spectral CT", 2016),
+            ("Incisive CT", 2019),
+        ),
+        "MRI": (
+            ("Achieva 1.5T", 2004),
+            ("Achieva 3.0T TX", 2008),
+            ("Ingenia 1.5T", 2011),
+            ("Ingenia 3.0T", 2011),
+            ("Ingenia Ambition 1.5T", 2018),
+        ),
         "SPECT-CT": (("Precedence", 2005), ("BrightView XCT", 2009)),
         "PET-CT": (("Gemini TF", 2006), ("Ingenuity TF", 2011), ("Vereos", 2015)),
         "PET": (("Allegro", 2002),),
     },
     "Canon Medical": {
-        "CT": (("Aquilion 64", 2005), ("Aquilion ONE", 2008), ("Aquilion Prime SP", 2016),
-               ("Aquilion Lightning", 2017), ("Aquilion ONE PRISM", 2020)),
+        "CT": (
+            ("Aquilion 64", 2005),
+            ("Aquilion ONE", 2008),
+            ("Aquilion Prime SP", 2016),
+            ("Aquilion Lightning", 2017),
+            ("Aquilion ONE PRISM", 2020),
+        ),
         "MRI": (("Vantage Titan", 2010), ("Vantage Galan 3T", 2017), ("Vantage Orian", 2018)),
         "PET-CT": (("Celesteion", 2014),),
     },
@@ -124,8 +206,13 @@ MODELS: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {
 }
 RESEARCH_MODELS = {"MRI": ("Siemens Healthineers", "MAGNETOM Terra 7T", 2017)}
 SERIAL_CODES = {"CT": "CT", "MRI": "MR", "PET": "PT", "PET-CT": "PC", "PET-MRI": "PM", "SPECT-CT": "NM"}
-MARKET_SHARE = {"Siemens Healthineers": 38, "GE HealthCare": 25, "Philips": 22, "Canon Medical": 10,
-                "United Imaging": 8}
+MARKET_SHARE = {
+    "Siemens Healthineers": 38,
+    "GE HealthCare": 25,
+    "Philips": 22,
+    "Canon Medical": 10,
+    "United Imaging": 8,
+}
 
 
 @dataclass(frozen=True)
@@ -275,9 +362,20 @@ def dutch_date(generator: Generator, day: date) -> str:
 def dutch_rows(generator: Generator, devices: list[Device]) -> list[list[str]]:
     return [
         [
-            d.hospital.number, d.hospital.name, d.hospital.province, d.label, d.modality, d.manufacturer,
-            d.model, d.serial_number, d.campus, dutch_date(generator, d.installed_on), DUTCH_USE[d.use],
-            d.fanc_number, d.billing_number, "buiten gebruik" if d.decommissioned_on else "in gebruik",
+            d.hospital.number,
+            d.hospital.name,
+            d.hospital.province,
+            d.label,
+            d.modality,
+            d.manufacturer,
+            d.model,
+            d.serial_number,
+            d.campus,
+            dutch_date(generator, d.installed_on),
+            DUTCH_USE[d.use],
+            d.fanc_number,
+            d.billing_number,
+            "buiten gebruik" if d.decommissioned_on else "in gebruik",
             dutch_date(generator, d.decommissioned_on) if d.decommissioned_on else "",
         ]
         for d in devices
@@ -305,12 +403,25 @@ def write_xlsx(path: Path, devices: list[Device]) -> None:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for d in devices:
-        sheet.append([
-            int(d.hospital.number), d.hospital.name, PROVINCES_EN[d.hospital.province], d.label, d.modality,
-            d.manufacturer, d.model, d.serial_number, d.campus, d.installed_on, d.use, d.fanc_number or None,
-            d.billing_number or None, "decommissioned" if d.decommissioned_on else "in service",
-            d.decommissioned_on,
-        ])
+        sheet.append(
+            [
+                int(d.hospital.number),
+                d.hospital.name,
+                PROVINCES_EN[d.hospital.province],
+                d.label,
+                d.modality,
+                d.manufacturer,
+                d.model,
+                d.serial_number,
+                d.campus,
+                d.installed_on,
+                d.use,
+                d.fanc_number or None,
+                d.billing_number or None,
+                "decommissioned" if d.decommissioned_on else "in service",
+                d.decommissioned_on,
+            ]
+        )
     for row in sheet.iter_rows(min_row=2):
         for cell in (row[9], row[14]):
             cell.number_format = "DD/MM/YYYY"
@@ -318,9 +429,10 @@ def write_xlsx(path: Path, devices: list[Device]) -> None:
     buffer = io.BytesIO()
     workbook.save(buffer)
     # Same seed, same bytes: zip entries get a fixed time instead of the clock's.
-    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source, zipfile.ZipFile(
-        path, "w", zipfile.ZIP_DEFLATED
-    ) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             entry = zipfile.ZipInfo(info.filename, date_time=(2022, 10, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED

@@ -89,7 +89,9 @@ def test_sources_are_hospitals_suppliers_or_authorities() -> None:
 def test_the_sequence_hands_out_consecutive_numbers() -> None:
     sequence = MidIdSequence()
     assert [str(sequence.take_next(f"c{i}")) for i in range(3)] == [
-        "MID-0000001-95", "MID-0000002-92", "MID-0000003-89"
+        "MID-0000001-95",
+        "MID-0000002-92",
+        "MID-0000003-89",
     ]
     assert sequence.version == 4  # started + three numbers
 

@@ -79,7 +79,10 @@ class ServiceProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", self.role], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "adapters.cli", self.role],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def kill(self) -> None:

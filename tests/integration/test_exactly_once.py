@@ -27,7 +27,9 @@ from tests.integration.conftest import (
 async def test_the_same_command_three_times_has_one_effect_and_the_same_outcome(
     nats_server: NatsServer, database_url: str, tmp_path: Path
 ) -> None:
-    settings = service_settings(nats_server.url, database_url, tmp_path / "data", duplicate_window_seconds=1.0)
+    settings = service_settings(
+        nats_server.url, database_url, tmp_path / "data", duplicate_window_seconds=1.0
+    )
     async with started(settings, ROLES, asyncio.Event()) as running:
         client = await KadasterClient.connect(running.nats_url, "hospital/H001")
         first = await client.send("midid.issue", {"modality": "CT"}, command_id="once")
@@ -48,7 +50,9 @@ async def stream_messages(js: nats.js.JetStreamContext, stream: str) -> list[byt
     if total == 0:
         return []
     sub = await js.subscribe(
-        ">", stream=stream, ordered_consumer=True,
+        ">",
+        stream=stream,
+        ordered_consumer=True,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
     )
     bodies = []
@@ -81,10 +85,18 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
         # Ten hospitals publish 5,000 MID-ID requests on the stream.
         for i in range(total):
             source = f"hospital/H{i % 10:03d}"
-            envelope = {"specversion": "1.0", "id": f"load-{i}", "source": source, "type": "midid.issue",
-                        "data": {"modality": "CT"}}
-            await js.publish(f"kadaster.cmd.hospital.H{i % 10:03d}.midid.issue", json.dumps(envelope).encode(),
-                             headers={"Nats-Msg-Id": f"load-{i}"})
+            envelope = {
+                "specversion": "1.0",
+                "id": f"load-{i}",
+                "source": source,
+                "type": "midid.issue",
+                "data": {"modality": "CT"},
+            }
+            await js.publish(
+                f"kadaster.cmd.hospital.H{i % 10:03d}.midid.issue",
+                json.dumps(envelope).encode(),
+                headers={"Nats-Msg-Id": f"load-{i}"},
+            )
         kills = 0
         while kills < 5:
             # SIGKILL at a random moment while work remains, then restart.
@@ -98,8 +110,11 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
         relay.start()
         await wait_until(lambda: count_messages(js, OUTCOME_STREAM), total, timeout=180)
         register = Register(env=event_store_env(database_url))
-        relayed = [n for n in register.recorder.select_notifications(start=None, limit=10**6)
-                   if not n.topic.startswith("domain.command_record:")]
+        relayed = [
+            n
+            for n in register.recorder.select_notifications(start=None, limit=10**6)
+            if not n.topic.startswith("domain.command_record:")
+        ]
         register.close()
         await wait_until(lambda: domain_event_count(js), len(relayed), timeout=120)
         await asyncio.sleep(1.0)

@@ -42,8 +42,11 @@ async def test_a_stream_command_with_a_wrong_source_is_rejected_and_kept(kadaste
     client = await KadasterClient.connect(kadaster.nats_url, "hospital/H001")
     forged = client.envelope("midid.issue", {"modality": "CT"}, command_id="forged-1")
     forged["source"] = "hospital/H002"
-    await kadaster.js.publish("kadaster.cmd.hospital.H001.midid.issue", json.dumps(forged).encode(),
-                              headers={"Nats-Msg-Id": "forged-1"})
+    await kadaster.js.publish(
+        "kadaster.cmd.hospital.H001.midid.issue",
+        json.dumps(forged).encode(),
+        headers={"Nats-Msg-Id": "forged-1"},
+    )
     outcome = await client.outcome_eventually("forged-1")
     assert outcome["status"] == "rejected"
     assert outcome["errors"][0]["code"] == "source_mismatch"
@@ -52,9 +55,12 @@ async def test_a_stream_command_with_a_wrong_source_is_rejected_and_kept(kadaste
     await client.close()
 
 
-async def test_broken_messages_on_the_stream_get_contract_codes(kadaster: Running, h001: KadasterClient) -> None:
-    await kadaster.js.publish("kadaster.cmd.hospital.H001.midid.issue", b"\x00not json",
-                              headers={"Nats-Msg-Id": "broken-1"})
+async def test_broken_messages_on_the_stream_get_contract_codes(
+    kadaster: Running, h001: KadasterClient
+) -> None:
+    await kadaster.js.publish(
+        "kadaster.cmd.hospital.H001.midid.issue", b"\x00not json", headers={"Nats-Msg-Id": "broken-1"}
+    )
     cancelled = await h001.send("midid.cancel", {"mid_id": "MID-0000043-66", "reason": "x"})
     assert cancelled["errors"][0]["code"] == "midid_unknown"
     typo = await h001.send("midid.cancel", {"mid_id": "MID-0000043-67", "reason": "x"})
@@ -71,7 +77,9 @@ async def test_cancel_rules_hold_over_nats(h001: KadasterClient, h002: KadasterC
     mid_id = (await h001.issue_mid_id("CT"))["result"]["mid_id"]
     refused = await h002.send("midid.cancel", {"mid_id": mid_id, "reason": "not ours"})
     assert refused["errors"][0]["code"] == "midid_not_yours"
-    cancelled = await h001.send("midid.cancel", {"mid_id": mid_id.replace("-", "").lower(), "reason": "no order"})
+    cancelled = await h001.send(
+        "midid.cancel", {"mid_id": mid_id.replace("-", "").lower(), "reason": "no order"}
+    )
     assert cancelled["result"]["status"] == "cancelled"
     again = await h001.send("midid.cancel", {"mid_id": mid_id, "reason": "again"})
     assert again["errors"][0]["code"] == "midid_cancelled"
@@ -82,7 +90,8 @@ async def test_a_hospital_sees_only_its_own_mid_ids(h001: KadasterClient, h002: 
     other = (await h002.issue_mid_id("PET"))["result"]["mid_id"]
     listed = await h001.query("midids")
     assert [(m["mid_id"], m["modality"], m["status"]) for m in listed["items"]] == [
-        (own[0], "CT", "issued"), (own[1], "MRI", "issued")
+        (own[0], "CT", "issued"),
+        (own[1], "MRI", "issued"),
     ]
     assert other not in json.dumps(listed)
     with pytest.raises(QueryFailed) as refused:

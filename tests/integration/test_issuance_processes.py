@@ -38,8 +38,10 @@ async def test_two_issuing_processes_never_hand_out_the_same_number(
         clients = [await KadasterClient.connect(nats_server.url, f"hospital/H{i:03d}") for i in range(4)]
         # Requests spread over both issuers (queue group) and the stream at the same time.
         rpc = [clients[i % 4].issue_mid_id("CT", command_id=f"r{i}", timeout=20) for i in range(240)]
-        stream = [clients[i % 4].send("midid.issue", {"modality": "MRI"}, command_id=f"s{i}", timeout=30)
-                  for i in range(60)]
+        stream = [
+            clients[i % 4].send("midid.issue", {"modality": "MRI"}, command_id=f"s{i}", timeout=30)
+            for i in range(60)
+        ]
         outcomes = await asyncio.gather(*rpc, *stream)
         assert all(o["status"] == "accepted" for o in outcomes)
         handed_out = [o["result"]["mid_id"] for o in outcomes]
@@ -67,8 +69,9 @@ async def test_after_kill_9_the_sequence_continues_and_no_request_is_lost_or_dou
 
         async def steady_requests() -> None:
             for i in range(400):
-                requests.append(asyncio.create_task(
-                    client.issue_mid_id("CT", command_id=f"k{i}", timeout=2, attempts=30)))
+                requests.append(
+                    asyncio.create_task(client.issue_mid_id("CT", command_id=f"k{i}", timeout=2, attempts=30))
+                )
                 await asyncio.sleep(0.008)
 
         producing = asyncio.create_task(steady_requests())
@@ -87,7 +90,9 @@ async def test_after_kill_9_the_sequence_continues_and_no_request_is_lost_or_dou
         service.kill()
         service.start()
         await wait_for_service(nats_server.url)
-        again = await asyncio.gather(*(client.issue_mid_id("CT", command_id=f"k{i}", timeout=5) for i in range(400)))
+        again = await asyncio.gather(
+            *(client.issue_mid_id("CT", command_id=f"k{i}", timeout=5) for i in range(400))
+        )
         assert {o["command_id"]: o["result"]["mid_id"] for o in again} == first_round
         following = await client.issue_mid_id("CT", command_id="after")
         assert following["result"]["mid_id"] == "MID-0000401-59"

@@ -21,9 +21,7 @@ from tests.integration.conftest import service_settings
 async def test_the_running_service_publishes_a_signed_checkpoint_over_what_it_recorded(
     nats_server: NatsServer, database_url: str, tmp_path: Path
 ) -> None:
-    settings = service_settings(
-        nats_server.url, database_url, tmp_path / "data", ledger_interval_seconds=0.1
-    )
+    settings = service_settings(nats_server.url, database_url, tmp_path / "data", ledger_interval_seconds=0.1)
     stop = asyncio.Event()
     async with started(settings, ROLES, stop) as running:
         client = await KadasterClient.connect(running.nats_url, "hospital/H001")

@@ -203,7 +203,10 @@ async def test_as_of_is_answered_alike_over_nats_http_and_the_cli_and_for_a_hosp
     over_http = await http.get("/devices", params={"institution": "H001", "as_of": before})
     assert over_http.status_code == 200, over_http.text
     assert over_http.json() == then
-    assert await cli(capsys, register.nats_url, "devices", "list", "--institution", "H001", "--as-of", before) == then
+    assert (
+        await cli(capsys, register.nats_url, "devices", "list", "--institution", "H001", "--as-of", before)
+        == then
+    )
     h001 = await KadasterClient.connect(register.nats_url, "hospital/H001")
     try:
         assert await h001.query("devices", {"as_of": before}) == then

@@ -15,8 +15,12 @@ DATA = SHARED_DATA
 
 async def kadaster_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "adapters.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
@@ -27,7 +31,9 @@ async def kadaster_cli(*args: str, env: dict[str, str] | None = None) -> tuple[i
 async def test_importing_the_series_file_prints_the_published_rankings(kadaster: Running) -> None:
     url = kadaster.nats_url
     # Record the whole series through the contract's commands.
-    code, out, err = await kadaster_cli("rounds", "import", str(DATA / "care_regions_2017h1.json"), "--nats-url", url)
+    code, out, err = await kadaster_cli(
+        "rounds", "import", str(DATA / "care_regions_2017h1.json"), "--nats-url", url
+    )
     assert code == 0, err
     assert "rejected" in out and ", 0 rejected" in out
     # Each trimester's ranking matches the published one exactly.
@@ -39,14 +45,17 @@ async def test_importing_the_series_file_prints_the_published_rankings(kadaster:
         assert by_region == {row["region"]: row for row in published}
     # Importing the same file again changes nothing.
     position = kadaster.register.position()
-    code, out, err = await kadaster_cli("rounds", "import", str(DATA / "care_regions_2017h1.json"), "--nats-url", url)
+    code, out, err = await kadaster_cli(
+        "rounds", "import", str(DATA / "care_regions_2017h1.json"), "--nats-url", url
+    )
     assert code == 0, err
     assert kadaster.register.position() == position
 
 
 async def test_verify_recomputes_every_decided_round_from_the_store(kadaster: Running) -> None:
-    code, _, err = await kadaster_cli("rounds", "import", str(DATA / "care_regions_2017h1.json"),
-                                      "--nats-url", kadaster.nats_url)
+    code, _, err = await kadaster_cli(
+        "rounds", "import", str(DATA / "care_regions_2017h1.json"), "--nats-url", kadaster.nats_url
+    )
     assert code == 0, err
     env = {"KADASTER_DATABASE_URL": kadaster.settings.event_store_url}
     code, out, err = await kadaster_cli("rounds", "verify", env=env)

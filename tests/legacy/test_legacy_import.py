@@ -83,22 +83,59 @@ def cli(
 def test_headers_are_matched_in_dutch_french_or_english_whatever_the_case_accents_and_spacing() -> None:
     rows: list[tuple[int, list[Any]]] = [
         (1, ["Registre des appareils lourds"]),
-        (2, ["NUMÉRO D'AGRÉMENT", "Appareil", "Modalité", "Fabricant", "Modèle", "Numéro de série",
-             "Site", "Date d'installation", "Utilisation", "Numéro AFCN", "  facturatie nummer ", "Statut",
-             "Opmerking"]),
-        (3, [" 710 00123", "spect-ct 2", "SPECT/CT", "Siemens Healthineers", "Symbia Intevo", 104233,
-             "Site Sainte-Élisabeth", datetime(2014, 3, 7), "mixte", "f2014-00017", 7100123.0, "en service",
-             "vervangen in 2025"]),
+        (
+            2,
+            [
+                "NUMÉRO D'AGRÉMENT",
+                "Appareil",
+                "Modalité",
+                "Fabricant",
+                "Modèle",
+                "Numéro de série",
+                "Site",
+                "Date d'installation",
+                "Utilisation",
+                "Numéro AFCN",
+                "  facturatie nummer ",
+                "Statut",
+                "Opmerking",
+            ],
+        ),
+        (
+            3,
+            [
+                " 710 00123",
+                "spect-ct 2",
+                "SPECT/CT",
+                "Siemens Healthineers",
+                "Symbia Intevo",
+                104233,
+                "Site Sainte-Élisabeth",
+                datetime(2014, 3, 7),
+                "mixte",
+                "f2014-00017",
+                7100123.0,
+                "en service",
+                "vervangen in 2025",
+            ],
+        ),
     ]
     legacy = read_legacy_register(rows)
     assert legacy.problems == []
     assert legacy.ignored_columns == ["Opmerking"]
     (device,) = legacy.devices
-    assert (device.row, device.institution, device.label, device.modality) == (3, "71000123", "SPECT-CT 2",
-                                                                              "SPECT-CT")
+    assert (device.row, device.institution, device.label, device.modality) == (
+        3,
+        "71000123",
+        "SPECT-CT 2",
+        "SPECT-CT",
+    )
     assert (device.serial_number, device.installed_on, device.use) == ("104233", date(2014, 3, 7), "mixed")
-    assert (device.fanc_number, device.billing_number, device.out_of_service) == ("F2014-00017", "7100123",
-                                                                                  False)
+    assert (device.fanc_number, device.billing_number, device.out_of_service) == (
+        "F2014-00017",
+        "7100123",
+        False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,10 +152,28 @@ def test_headers_are_matched_in_dutch_french_or_english_whatever_the_case_accent
     ],
 )
 def test_installation_dates_are_read_day_first_iso_or_as_excel_dates(written: Any, meant: date) -> None:
-    header = ["erkenningsnummer", "toestel", "modaliteit", "fabrikant", "model", "serienummer", "campus",
-              "installatiedatum", "gebruik"]
-    row = ["71000123", "CT1", "CT", "GE HealthCare", "Revolution CT", "CT1001", "Campus A", written,
-           "klinisch"]
+    header = [
+        "erkenningsnummer",
+        "toestel",
+        "modaliteit",
+        "fabrikant",
+        "model",
+        "serienummer",
+        "campus",
+        "installatiedatum",
+        "gebruik",
+    ]
+    row = [
+        "71000123",
+        "CT1",
+        "CT",
+        "GE HealthCare",
+        "Revolution CT",
+        "CT1001",
+        "Campus A",
+        written,
+        "klinisch",
+    ]
     legacy = read_legacy_register([(1, header), (2, row)])
     assert legacy.problems == []
     assert legacy.devices[0].installed_on == meant
@@ -146,12 +201,27 @@ def test_every_deliberate_error_is_found_on_its_row_and_in_its_column() -> None:
     assert {(p.row, p.column) for p in legacy.problems} == changed
     assert len(legacy.problems) == 12
     assert {p.code for p in legacy.problems} == {
-        "modality_not_in_scope", "schema", "conflict", "requirements_not_met", "not_in_fanc_scope",
+        "modality_not_in_scope",
+        "schema",
+        "conflict",
+        "requirements_not_met",
+        "not_in_fanc_scope",
     }
     reasons = " | ".join(p.reason for p in legacy.problems)
-    for reason in ("not a heavy imaging modality", "no such day", "already used on row", "serial number",
-                   "the manufacturer is missing", "research-only", "no FANC number", "status is",
-                   "use is", "recognition number", "not a date", "FANC number already given"):
+    for reason in (
+        "not a heavy imaging modality",
+        "no such day",
+        "already used on row",
+        "serial number",
+        "the manufacturer is missing",
+        "research-only",
+        "no FANC number",
+        "status is",
+        "use is",
+        "recognition number",
+        "not a date",
+        "FANC number already given",
+    ):
         assert reason in reasons
     assert len(legacy.devices) == legacy.rows - 12
 
@@ -164,8 +234,14 @@ def test_the_sample_register_gets_a_linked_mid_id_for_every_device(register: Reg
     summary = run_import(register, legacy)
     # Every row made one device, none was refused.
     assert summary.problems == [] and summary.refusals == []
-    assert summary.totals() == {"rows": 223, "created": 223, "changed": 0, "unchanged": 0, "rejected": 0,
-                                "invalid": 0}
+    assert summary.totals() == {
+        "rows": 223,
+        "created": 223,
+        "changed": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "invalid": 0,
+    }
     assert len(summary.institutions_registered) == 15
     assert summary.commands["accepted"] == summary.commands["sent"]
     # Each device carries a valid MID-ID of its own, linked, and is decommissioned when the row says so.
@@ -258,8 +334,14 @@ def test_a_corrected_file_records_only_the_correction(register: Register, tmp_pa
     number = next(n for n, row in enumerate(cells, start=1) if row[header.index("Status")] == "in gebruik")
     cells[number - 1][header.index("Model")] = "SOMATOM Force (upgraded)"
     corrected = run_import(register, read_legacy_file(write_csv(tmp_path / "corrected.csv", cells)))
-    assert corrected.totals() == {"rows": 223, "created": 0, "changed": 1, "unchanged": 222, "rejected": 0,
-                                  "invalid": 0}
+    assert corrected.totals() == {
+        "rows": 223,
+        "created": 0,
+        "changed": 1,
+        "unchanged": 222,
+        "rejected": 0,
+        "invalid": 0,
+    }
     assert corrected.commands["sent"] == 1
     assert sorted(topics_after(register, position)) == ["CommandRecord.Handled", "Device.Corrected"]
     mid_id = first.results[number].mid_id
@@ -280,9 +362,25 @@ def test_a_new_row_in_a_later_file_is_backfilled_and_the_others_left_alone(
     run_import(register, read_legacy_file(SAMPLE_CSV))
     position = register.position()
     cells = sample_cells()
-    cells.append(["71001572", "Clinique du Brabant wallon", "Waals-Brabant", "CT9", "CT", "Canon Medical",
-                  "Aquilion ONE", "9ZA0001234", "Site Ottignies", "15/09/2022", "klinisch", "F2022-00999",
-                  "7000999", "in gebruik", ""])
+    cells.append(
+        [
+            "71001572",
+            "Clinique du Brabant wallon",
+            "Waals-Brabant",
+            "CT9",
+            "CT",
+            "Canon Medical",
+            "Aquilion ONE",
+            "9ZA0001234",
+            "Site Ottignies",
+            "15/09/2022",
+            "klinisch",
+            "F2022-00999",
+            "7000999",
+            "in gebruik",
+            "",
+        ]
+    )
     summary = run_import(register, read_legacy_file(write_csv(tmp_path / "longer.csv", cells)))
     assert (summary.count("created"), summary.count("unchanged")) == (1, 223)
     assert [s for s in topics_after(register, position) if s == "CommandRecord.Handled"] == [
@@ -296,14 +394,47 @@ def test_a_billing_number_the_rules_refuse_is_reported_and_the_rest_is_recorded(
     register: Register, tmp_path: Path
 ) -> None:
     # A CT with a billing number but no FANC number has no licence; no province: the hospital stays unknown.
-    path = write_csv(tmp_path / "small.csv", [
-        ["erkenningsnummer", "toestel", "modaliteit", "fabrikant", "model", "serienummer", "campus",
-         "installatiedatum", "gebruik", "facturatienummer"],
-        ["71009999", "CT1", "CT", "Philips", "Incisive CT", "70001", "Campus A", "01/02/2020", "klinisch",
-         "7123456"],
-        ["71009999", "MRI1", "MRI", "Philips", "Ingenia 1.5T", "70002", "Campus A", "01/02/2020", "klinisch",
-         "7123457"],
-    ])
+    path = write_csv(
+        tmp_path / "small.csv",
+        [
+            [
+                "erkenningsnummer",
+                "toestel",
+                "modaliteit",
+                "fabrikant",
+                "model",
+                "serienummer",
+                "campus",
+                "installatiedatum",
+                "gebruik",
+                "facturatienummer",
+            ],
+            [
+                "71009999",
+                "CT1",
+                "CT",
+                "Philips",
+                "Incisive CT",
+                "70001",
+                "Campus A",
+                "01/02/2020",
+                "klinisch",
+                "7123456",
+            ],
+            [
+                "71009999",
+                "MRI1",
+                "MRI",
+                "Philips",
+                "Ingenia 1.5T",
+                "70002",
+                "Campus A",
+                "01/02/2020",
+                "klinisch",
+                "7123457",
+            ],
+        ],
+    )
     summary = run_import(register, read_legacy_file(path))
     assert summary.institutions_unregistered == ["71009999"]
     assert not register.exists(institution_id("71009999"))
@@ -355,14 +486,25 @@ def test_the_letters_list_every_device_with_its_mid_id_as_the_register_says(
             device: Any = register.repository.get(device_id(row["MID-ID"]))
             assert isinstance(device, Device)
             assert (row["modality"], row["serial number"], row["campus"], row["status"]) == (
-                device.modality, device.record["serial_number"], device.record["campus"], device.status
+                device.modality,
+                device.record["serial_number"],
+                device.record["campus"],
+                device.status,
             )
         from openpyxl import load_workbook
 
         sheet = load_workbook(out / f"{institution}.xlsx", read_only=True).worksheets[0]
         cells = [list(r) for r in sheet.iter_rows(values_only=True)]
-        assert cells[0] == ["label", "modality", "manufacturer", "model", "serial number", "campus", "MID-ID",
-                            "status"]
+        assert cells[0] == [
+            "label",
+            "modality",
+            "manufacturer",
+            "model",
+            "serial number",
+            "campus",
+            "MID-ID",
+            "status",
+        ]
         assert [r[6] for r in cells[1:]] == [row["MID-ID"] for row in rows]
 
 

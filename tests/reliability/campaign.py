@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.logging import configure_logging
@@ -30,9 +30,21 @@ def fuzz_campaign() -> dict[str, int]:
     """Runs the property and fuzz tests with the full hypothesis profile; counts examples tried."""
     env = {**os.environ, "KADASTER_RELIABILITY": "full"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-show-statistics",
-         "tests/reliability/test_fuzz.py", "tests/reliability/test_invariants.py"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-show-statistics",
+            "tests/reliability/test_fuzz.py",
+            "tests/reliability/test_invariants.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     examples = sum(int(n) for n in re.findall(r"- (\d+) passing", result.stdout))
     failing = sum(int(n) for n in re.findall(r"(\d+) failing", result.stdout))
@@ -46,11 +58,15 @@ def markdown(reports: list[Report], fuzz: dict[str, int]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
-        lines.append(f"| {r.scenario} | {r.database} | {r.faults} | {r.commands} | {r.malformed} | {r.lost} "
-                     f"| {r.doubled} | {r.events_lost} | {r.events_doubled} | {r.read_model_mismatch} "
-                     f"| {r.crashes} |")
-    lines.append(f"| fuzzing (hypothesis) | sqlite | - | {fuzz['examples']} generated inputs | all | - | - | - | - "
-                 f"| - | {fuzz['failing']} |")
+        lines.append(
+            f"| {r.scenario} | {r.database} | {r.faults} | {r.commands} | {r.malformed} | {r.lost} "
+            f"| {r.doubled} | {r.events_lost} | {r.events_doubled} | {r.read_model_mismatch} "
+            f"| {r.crashes} |"
+        )
+    lines.append(
+        f"| fuzzing (hypothesis) | sqlite | - | {fuzz['examples']} generated inputs | all | - | - | - | - "
+        f"| - | {fuzz['failing']} |"
+    )
     return "\n".join(lines)
 
 
@@ -70,11 +86,19 @@ def main() -> int:
     table = markdown(reports, fuzz)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(time.monotonic() - began, 1),
-        "scenarios": [r.as_dict() for r in reports], "fuzz": fuzz, "table": table,
-    }, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.monotonic() - began, 1),
+                "scenarios": [r.as_dict() for r in reports],
+                "fuzz": fuzz,
+                "table": table,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     clean = all(r.clean for r in reports) and fuzz["failing"] == 0 and fuzz["exit"] == 0
     return 0 if clean else 1
 

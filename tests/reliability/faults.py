@@ -51,8 +51,14 @@ class Report:
 
     @property
     def clean(self) -> bool:
-        return not (self.lost or self.doubled or self.events_lost or self.events_doubled
-                    or self.read_model_mismatch or self.crashes)
+        return not (
+            self.lost
+            or self.doubled
+            or self.events_lost
+            or self.events_doubled
+            or self.read_model_mismatch
+            or self.crashes
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +73,9 @@ class PrivatePostgres:
         self.data = directory / "pgdata"
 
     def _as_postgres(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120
+        )
 
     def init(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -76,8 +84,17 @@ class PrivatePostgres:
         self.start()
 
     def start(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.directory / "pg.log"),
-                          "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1", "start")
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-l",
+            str(self.directory / "pg.log"),
+            "-o",
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-m", mode, "stop")
@@ -100,8 +117,15 @@ def envelope(i: int, malformed_every: int) -> tuple[str, bytes, str, bool]:
     command_id = f"f-{i}"
     bad = malformed_every > 0 and i % malformed_every == 0
     data: dict[str, Any] = {"modality": "ultrasound" if bad else "CT"}
-    body = json.dumps({"specversion": "1.0", "id": command_id, "source": f"hospital/{institution}",
-                       "type": "midid.issue", "data": data}).encode()
+    body = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": command_id,
+            "source": f"hospital/{institution}",
+            "type": "midid.issue",
+            "data": data,
+        }
+    ).encode()
     if bad and i % (2 * malformed_every) == 0:
         body = body[: len(body) // 2]  # truncated: not JSON at all
     return f"kadaster.cmd.hospital.{institution}.midid.issue", body, command_id, bad
@@ -128,8 +152,9 @@ async def stream_bodies(js: JetStreamContext, stream: str) -> list[bytes]:
     total = (await js.stream_info(stream)).state.messages
     if not total:
         return []
-    sub = await js.subscribe(">", stream=stream, ordered_consumer=True,
-                             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+    sub = await js.subscribe(
+        ">", stream=stream, ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    )
     bodies = [(await sub.next_msg(timeout=30)).data for _ in range(total)]
     await sub.unsubscribe()
     return bodies
@@ -149,15 +174,18 @@ async def wait_for(measure: Callable[[], Any], expected: int, timeout: float) ->
     return int(value)
 
 
-async def check(report: Report, js: JetStreamContext, sent: set[str], database_url: str,
-                read_model_url: str) -> None:
+async def check(
+    report: Report, js: JetStreamContext, sent: set[str], database_url: str, read_model_url: str
+) -> None:
     """Compares what was sent with outcomes, stored events, KADASTER_EVT and the read model."""
 
     async def outcomes_count() -> int:
         return int((await js.stream_info(OUTCOME_STREAM)).state.messages)
 
     await wait_for(outcomes_count, len(sent), timeout=240)
-    outcomes = Counter(json.loads(b).get("command_id") or "?" for b in await stream_bodies(js, OUTCOME_STREAM))
+    outcomes = Counter(
+        json.loads(b).get("command_id") or "?" for b in await stream_bodies(js, OUTCOME_STREAM)
+    )
     seen = {k for k in outcomes if k in sent}
     malformed_outcomes = outcomes.get("?", 0)
     # A truncated message has no readable id: its outcome carries none, so count those separately.
@@ -168,7 +196,11 @@ async def check(report: Report, js: JetStreamContext, sent: set[str], database_u
     try:
         notifications = register.recorder.select_notifications(start=None, limit=10**7)
         relayable = [n for n in notifications if not n.topic.startswith("domain.command_record:")]
-        issued = [register.mapper.to_domain_event(n) for n in notifications if n.topic.endswith("MidIdRecord.Issued")]
+        issued = [
+            register.mapper.to_domain_event(n)
+            for n in notifications
+            if n.topic.endswith("MidIdRecord.Issued")
+        ]
     finally:
         register.close()
     numbers = [e.sequence for e in issued]  # type: ignore[attr-defined]
@@ -198,7 +230,9 @@ async def check(report: Report, js: JetStreamContext, sent: set[str], database_u
 
 
 @asynccontextmanager
-async def roles(env: dict[str, str], directory: Path, names: list[str]) -> AsyncIterator[dict[str, ServiceProcess]]:
+async def roles(
+    env: dict[str, str], directory: Path, names: list[str]
+) -> AsyncIterator[dict[str, ServiceProcess]]:
     processes = {name: ServiceProcess(name.split("#")[0], env, directory / f"{name}.log") for name in names}
     for process in processes.values():
         process.start()
@@ -214,8 +248,9 @@ def crashed(processes: dict[str, ServiceProcess]) -> set[str]:
     return {name for name, p in processes.items() if p.process is not None and p.process.poll() is not None}
 
 
-async def scenario(name: str, kind: str, commands: int, kills: int, seed: int = 7,
-                   malformed_every: int = 50) -> Report:
+async def scenario(
+    name: str, kind: str, commands: int, kills: int, seed: int = 7, malformed_every: int = 50
+) -> Report:
     """Runs one scenario: `kill-ingest`, `restart-nats`, `restart-postgres` or `two-ingest`."""
     report = Report(name, kind, commands=commands)
     rng = random.Random(seed)

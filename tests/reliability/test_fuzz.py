@@ -130,7 +130,10 @@ def test_any_envelope_gets_one_structured_outcome(
 def test_deeply_nested_json_is_rejected_without_crashing() -> None:
     with processor() as proc:
         for depth in (100, 10_000, 200_000):
-            body = b'{"specversion": "1.0", "id": "deep", "source": "hospital/H001", "type": "midid.issue", "data": '
+            body = (
+                b'{"specversion": "1.0", "id": "deep", "source": "hospital/H001", '
+                b'"type": "midid.issue", "data": '
+            )
             body += b"[" * depth + b"]" * depth + b"}"
             outcome = assert_handled_and_kept(proc, body, seq=depth)
             assert outcome["status"] == "rejected"

@@ -33,7 +33,9 @@ def test_a_modality_outside_the_kadaster_is_refused(sender: Sender) -> None:
 
 def test_a_hospital_cancels_its_own_unlinked_mid_id(sender: Sender) -> None:
     mid_id = sender.accepted("hospital/H001", "midid.issue", {"modality": "CT"})["mid_id"]
-    result = sender.accepted("hospital/H001", "midid.cancel", {"mid_id": mid_id.lower(), "reason": "order cancelled"})
+    result = sender.accepted(
+        "hospital/H001", "midid.cancel", {"mid_id": mid_id.lower(), "reason": "order cancelled"}
+    )
     assert result["status"] == "cancelled"
     sender.rejected("hospital/H001", "midid.cancel", {"mid_id": mid_id, "reason": "again"}, "midid_cancelled")
 
@@ -50,16 +52,22 @@ def test_a_hospital_cannot_cancel_another_hospitals_mid_id(sender: Sender) -> No
 
 
 def test_cancelling_a_mid_id_that_was_never_issued_is_refused(sender: Sender) -> None:
-    sender.rejected("hospital/H001", "midid.cancel", {"mid_id": "MID-0000043-66", "reason": "x"}, "midid_unknown")
+    sender.rejected(
+        "hospital/H001", "midid.cancel", {"mid_id": "MID-0000043-66", "reason": "x"}, "midid_unknown"
+    )
 
 
 def test_a_mistyped_mid_id_is_caught_by_its_check_digits(sender: Sender) -> None:
-    sender.rejected("hospital/H001", "midid.cancel", {"mid_id": "MID-0000042-96", "reason": "x"}, "midid_checksum")
+    sender.rejected(
+        "hospital/H001", "midid.cancel", {"mid_id": "MID-0000042-96", "reason": "x"}, "midid_checksum"
+    )
 
 
 def test_a_rejected_command_changes_nothing(sender: Sender) -> None:
     position = sender.processor.register.position()
-    sender.rejected("hospital/H001", "midid.cancel", {"mid_id": "MID-0000043-66", "reason": "x"}, "midid_unknown")
+    sender.rejected(
+        "hospital/H001", "midid.cancel", {"mid_id": "MID-0000043-66", "reason": "x"}, "midid_unknown"
+    )
     # Only the command record (the kept rejection) was written.
     assert sender.processor.register.position() == position + 1
 
