@@ -231,15 +231,17 @@ class CommandProcessor:
             command_record_id(sender, item.record_key) for sender, item in zip(senders, batch, strict=True)
         ]
         recorded = self.register.created(keys)
+        # Said once the batch is recorded: a batch retried after a conflict must not log twice.
+        said: list[tuple[str, dict[str, Any]]] = []
         for item, sender, key in zip(batch, senders, keys, strict=True):
             subject = item.sender.outcome_subject if item.sender else "kadaster.outcome.unknown"
             stored = recorded.get(key)
             earlier = this_batch.get(str(key)) or (stored.outcome if stored is not None else None)  # type: ignore[attr-defined]
             if earlier is not None:
                 results.append(Handled(earlier, subject, True, item.inbound))
-                log.info("command_duplicate", command_id=item.command_id, sender=sender)
+                said.append(("command_duplicate", {"command_id": item.command_id, "sender": sender}))
                 continue
-            outcome = self._decide(uow, item, sender)
+            outcome = self._decide(uow, item, sender, said)
             record = CommandRecord(
                 sender=sender,
                 command_id=item.record_key,
@@ -263,12 +265,16 @@ class CommandProcessor:
             for record in records:
                 events.extend(record.collect_events())
             self.register.record(events, uow.aggregates, tracking)
+        for event, fields in said:
+            log.info(event, **fields)
         return results
 
-    def _decide(self, uow: UnitOfWork, item: _Parsed, sender: str) -> dict[str, Any]:
-        bound = log.bind(command_id=item.command_id, type=item.command_type, sender=sender)
+    def _decide(
+        self, uow: UnitOfWork, item: _Parsed, sender: str, said: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        about = {"command_id": item.command_id, "type": item.command_type, "sender": sender}
         if item.rejection:
-            bound.info("command_rejected", codes=[d.code for d in item.rejection])
+            said.append(("command_rejected", {**about, "codes": [d.code for d in item.rejection]}))
             return Outcome.rejected(item.command_id, sender, item.command_type, item.rejection).model_dump(
                 mode="json"
             )
@@ -278,7 +284,7 @@ class CommandProcessor:
             result = item.spec.handler(uow, item.data, cause)
         except DomainError as error:
             uow.rollback_command()
-            bound.info("command_rejected", codes=[d.code for d in error.details])
+            said.append(("command_rejected", {**about, "codes": [d.code for d in error.details]}))
             return Outcome.rejected(item.command_id, sender, item.command_type, error.details).model_dump(
                 mode="json"
             )
@@ -286,13 +292,15 @@ class CommandProcessor:
             raise
         except Exception as error:  # a poison message: the handler itself failed
             uow.rollback_command()
-            bound.exception("command_poison")
+            log.exception("command_poison", **about)
             detail = ErrorDetail(
                 "internal_error", f"the register could not handle this command: {type(error).__name__}"
             )
             return Outcome.rejected(item.command_id, sender, item.command_type, [detail]).model_dump(
                 mode="json"
             )
-        uow.commit_command()
-        bound.debug("command_accepted", result=result)
+        caused = uow.commit_command()
+        # Ties the command to the events it caused: `<event type> <aggregate id>:<version>`.
+        events = [f"{type(e).__qualname__} {e.originator_id}:{e.originator_version}" for e in caused]
+        said.append(("command_accepted", {**about, "events": events}))
         return Outcome.accepted(item.envelope.id, sender, item.spec.type, result).model_dump(mode="json")

@@ -47,13 +47,17 @@ class UnitOfWork:
             return None
         return loaded
 
-    def commit_command(self) -> None:
+    def commit_command(self) -> list[DomainEventProtocol[UUID]]:
+        """Keeps the command's changes for the batch; returns the events it caused."""
+        caused: list[DomainEventProtocol[UUID]] = []
         for aggregate_id, aggregate in self._working.items():
             if aggregate is None:
                 continue
-            self.events.extend(aggregate.collect_events())
+            caused.extend(aggregate.collect_events())
             self._committed[aggregate_id] = aggregate
         self._working.clear()
+        self.events.extend(caused)
+        return caused
 
     def rollback_command(self) -> None:
         self._working.clear()
