@@ -43,6 +43,18 @@ def test_nats_runs_as_a_three_node_cluster_that_syncs_every_write() -> None:
         assert config.count("nats-route://") == 3
 
 
+def test_the_relays_ledger_key_outlives_its_container() -> None:
+    relay = compose()["services"]["relay"]
+    data_dir = relay["environment"]["KADASTER_DATA_DIR"]
+    assert any(v.split(":")[1] == data_dir and not v.startswith((".", "/")) for v in relay["volumes"])
+
+
+def test_every_role_serves_its_own_metrics() -> None:
+    for name in ("ingest", "rpc", "projector", "relay"):
+        assert compose()["services"][name]["environment"]["KADASTER_METRICS_PORT"] != "0", name
+    assert compose()["services"]["api"]["environment"]["KADASTER_HTTP_HOST"] == "0.0.0.0"
+
+
 def test_postgres_keeps_its_data_in_a_volume() -> None:
     postgres = compose()["services"]["postgres"]
     assert any(v.startswith("postgres-data:") for v in postgres["volumes"])
