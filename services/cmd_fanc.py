@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from domain.errors import DomainError
 from domain.fanc import (
@@ -26,6 +26,11 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class RecordLicence(CommandData):
+    # The device is named by exactly one of its MID-ID and its old FANC number.
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["mid_id"]}, {"required": ["legacy_number"]}]}
+    )
+
     mid_id: MidIdField | None = None
     legacy_number: LegacyNumber | None = None
     licence_ref: Text

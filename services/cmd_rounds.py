@@ -8,7 +8,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from domain.allocation_policies import CARE_REGIONS, exact_text
@@ -38,7 +38,20 @@ def _exact_number(value: Any) -> str:
     return exact_text(number)
 
 
-ExactNumber = Annotated[str, BeforeValidator(_exact_number)]
+ExactNumber = Annotated[
+    str,
+    BeforeValidator(_exact_number),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": _NUMBER_TEXT.pattern},
+            ],
+            "description": "an exact non-negative number: a JSON number, or a decimal or a fraction "
+            'as a string ("1234.5", "3/20"); it is recorded exactly, never as a float',
+        }
+    ),
+]
 """An exact, non-negative number: JSON 0.15 is recorded as "3/20", never as a float."""
 
 RoundId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
