@@ -475,9 +475,10 @@ def add_export_commands(sub: Any) -> None:
     kadaster = kinds.add_parser(
         "kadaster",
         help="one row per device (the kadaster view), CSV or XLSX",
-        description="MID-ID, institution, campus, modality, manufacturer, model, "
-        "serial number, use, installation date, status, FANC licence, old FANC number, "
-        "billing number and dates; XLSX has one sheet per modality.",
+        description="The kadaster view, as the `devices` query answers it, rebuilt from the "
+        "stored events: MID-ID, institution, province, campus, modality, manufacturer, model, "
+        "serial number, use, installation date, status, FANC licence, old FANC number, billing "
+        "number and dates. XLSX has one sheet per modality.",
     )
     kadaster.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     kadaster.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")

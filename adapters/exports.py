@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,21 +14,21 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
-from domain.device import Device
 from domain.identifiers import Modality
-from projections.as_of import utc
+from projections import kadaster_view
+from projections.as_of import replay, utc
+from projections.kadaster_view import KadasterView
+from projections.store import ReadModelStore
 from services.register import Register
 
 Progress = Callable[[int, int], None]
 
-DEVICE_OPENED = get_topic(Device.Opened)  # type: ignore[attr-defined]
 BATCH = 2000
 
 KADASTER_COLUMNS: list[tuple[str, str]] = [
     ("mid_id", "MID-ID"),
     ("institution", "Institution"),
+    ("province", "Province"),
     ("campus", "Campus"),
     ("modality", "Modality"),
     ("manufacturer", "Manufacturer"),
@@ -36,17 +37,19 @@ KADASTER_COLUMNS: list[tuple[str, str]] = [
     ("use", "Use"),
     ("installed_on", "Installed on"),
     ("status", "Status"),
-    ("fanc_licence", "FANC licence"),
+    ("licence_ref", "FANC licence"),
     ("licence_valid_from", "Licence valid from"),
     ("licence_valid_until", "Licence valid until"),
     ("legacy_number", "FANC legacy number"),
     ("billing_number", "Billing number"),
     ("legacy_ref", "FOD file (before MID-ID)"),
     ("registered_on", "Registered on"),
+    ("linked_on", "Linked on"),
     ("decommissioned_on", "Decommissioned on"),
-    ("first_recorded_at", "First recorded (UTC)"),
-    ("last_changed_at", "Last changed (UTC)"),
+    ("opened_at", "First recorded (UTC)"),
+    ("updated_at", "Last changed (UTC)"),
 ]
+"""The kadaster view's columns (`projections.kadaster_view.EXPORT_COLUMNS`), with their headers."""
 
 
 def json_safe(value: Any) -> Any:
@@ -125,83 +128,33 @@ def write_events_jsonl(
 # the kadaster
 
 
-def _device_as_of(register: Register, device_id: UUID, as_of: datetime | None) -> Device | None:
-    if as_of is None:
-        device: Device = register.repository.get(device_id)
-        return device
-    version = None
-    for stored in register.recorder.select_events(device_id):
-        event: Any = register.mapper.to_domain_event(stored)
-        # An aggregate's events are recorded in order: the first one after the moment ends its history.
-        if utc(event.timestamp) > as_of:
-            break
-        version = event.originator_version
-    if version is None:
-        return None
-    device = register.repository.get(device_id, version=version)
-    return device
-
-
-def device_row(device: Device) -> dict[str, Any]:
-    """The kadaster's line for one device: the hospital's record, else what the supplier announced."""
-    record = device.record or {}
-    announced = device.supplier_statement or {}
-
-    def stated(key: str) -> Any:
-        return record.get(key, announced.get(key))
-
-    licence_ref, licence = None, None
-    if device.licences:
-        licence_ref, licence = max(
-            device.licences.items(), key=lambda item: item[1]["valid_from"] or date.min
-        )
-    return {
-        "mid_id": device.mid_id,
-        "institution": device.institution,
-        "campus": record.get("campus"),
-        "modality": device.modality,
-        "manufacturer": stated("manufacturer"),
-        "model": stated("model"),
-        "serial_number": stated("serial_number"),
-        "use": record.get("use"),
-        "installed_on": stated("installed_on"),
-        "status": device.status,
-        "fanc_licence": licence_ref,
-        "licence_valid_from": licence["valid_from"] if licence else None,
-        "licence_valid_until": licence["valid_until"] if licence else None,
-        "legacy_number": device.legacy_number,
-        "billing_number": device.billing_number,
-        "legacy_ref": device.legacy_ref,
-        "registered_on": device.registered_on,
-        "decommissioned_on": device.decommissioned_on,
-        "first_recorded_at": utc(device.created_on),
-        "last_changed_at": utc(device.modified_on),
-    }
+def _typed(key: str, value: Any) -> Any:
+    """The view keeps dates and moments as ISO text; a spreadsheet wants them as dates."""
+    if not isinstance(value, str) or not value:
+        return value
+    if key.endswith("_at"):
+        return datetime.fromisoformat(value)
+    if key.endswith("_on") or key.startswith("licence_valid"):
+        return date.fromisoformat(value)
+    return value
 
 
 def kadaster_rows(
     register: Register, as_of: datetime | None = None, progress: Progress | None = None
 ) -> list[dict[str, Any]]:
-    """One row per device, folded from the Device aggregates' own events (up to `as_of`), by MID-ID."""
-    limit = utc(as_of) if as_of is not None else None
-    device_ids: list[UUID] = []
-    position = 0
-    while True:
-        opened = register.recorder.select_notifications(
-            start=position, limit=BATCH, topics=[DEVICE_OPENED], inclusive_of_start=False
-        )
-        if not opened:
-            break
-        device_ids += [UUID(str(notification.originator_id)) for notification in opened]
-        position = opened[-1].id
-    rows = []
-    for done, device_id in enumerate(device_ids, 1):
-        device = _device_as_of(register, device_id, limit)
-        if device is not None:
-            rows.append(device_row(device))
-        if progress is not None:
-            progress(done, len(device_ids))
-    return sorted(rows, key=lambda row: str(row["mid_id"]))
+    """The kadaster view, one row per device in MID-ID order, built from the stored events (up to
+    `as_of`) into a database of its own: the same rows as the `devices` query, never a live table."""
+    with tempfile.TemporaryDirectory(prefix="kadaster-export-") as directory:
+        store = ReadModelStore(f"sqlite:///{Path(directory) / 'kadaster_view.db'}")
+        try:
+            replay(register, store, [KadasterView()], as_of, progress)
+            with store.reading() as tx:
+                return [
+                    {key: _typed(key, value) for key, value in row.items()}
+                    for row in kadaster_view.every_device(tx)
+                ]
+        finally:
+            store.close()
 
 
 def _cell_text(value: Any) -> str:

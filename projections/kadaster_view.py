@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -472,3 +472,46 @@ def device_summaries(tx: Transaction, mid_ids: Sequence[str]) -> dict[str, dict[
         tuple(mid_ids),
     ).all()
     return {row.pop("mid_id"): row for row in rows}
+
+
+EXPORT_COLUMNS = (
+    "mid_id",
+    "institution",
+    "province",
+    "campus",
+    "modality",
+    "manufacturer",
+    "model",
+    "serial_number",
+    "use",
+    "installed_on",
+    "status",
+    "licence_ref",
+    "licence_valid_from",
+    "licence_valid_until",
+    "legacy_number",
+    "billing_number",
+    "legacy_ref",
+    "registered_on",
+    "linked_on",
+    "decommissioned_on",
+    "opened_at",
+    "updated_at",
+)
+
+
+def every_device(tx: Transaction, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every row of the view in MID-ID order, a batch at a time, with the columns an export shows."""
+    after = -1
+    while True:
+        rows = tx.execute(
+            f"SELECT sequence, {', '.join(EXPORT_COLUMNS)} FROM rm_devices WHERE sequence > ? "
+            "ORDER BY sequence LIMIT ?",
+            (after, batch),
+        ).all()
+        if not rows:
+            return
+        after = int(rows[-1]["sequence"])
+        for row in rows:
+            row.pop("sequence")
+            yield row

@@ -116,8 +116,33 @@ def test_a_csv_export_has_the_same_columns_and_a_row_per_device(sender: Sender, 
     retired = next(row for row in rows if row["Status"] == "decommissioned")
     assert retired["Decommissioned on"] == "2024-06-01"
     announced = next(row for row in rows if row["Status"] == "announced")
-    # Nothing reported yet: the supplier's notice fills in what is known.
-    assert (announced["Serial number"], announced["Campus"]) == ("PC-9", "")
+    # The kadaster shows what the hospital states; a supplier's notice alone states nothing there.
+    assert (announced["Serial number"], announced["Campus"]) == ("", "")
+
+
+def test_the_kadaster_export_has_the_rows_the_devices_query_answers(
+    sender: Sender, register: Register, tmp_path: Path
+) -> None:
+    from adapters.runtime import all_projections
+    from projections.projector import Projector
+    from projections.queries import Queries
+    from projections.store import ReadModelStore
+
+    drive_devices(sender)
+    store = ReadModelStore(f"sqlite:///{tmp_path / 'live.db'}")
+    try:
+        Projector(register, store, all_projections()).catch_up()
+        answered = Queries(register, store).run("devices", {"limit": 1000})["items"]
+    finally:
+        store.close()
+    exported = kadaster_rows(register)
+    assert [row["mid_id"] for row in exported] == [row["mid_id"] for row in answered]
+    for row, device in zip(exported, answered, strict=True):
+        for key in ("institution", "province", "campus", "status", "serial_number", "billing_number"):
+            assert row[key] == device[key], key
+        assert row["installed_on"] == (
+            date.fromisoformat(device["installed_on"]) if device["installed_on"] else None
+        )
 
 
 def test_a_kadaster_export_as_of_a_past_moment_shows_the_devices_as_they_were(
