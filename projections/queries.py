@@ -47,6 +47,27 @@ def _page(filters: dict[str, Any]) -> tuple[int, int]:
     return limit, offset
 
 
+PAGE_FILTERS = ("limit", "offset")
+_JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", float: "a number", int: "a number"}
+
+
+def _check_values(filters: dict[str, Any]) -> None:
+    """Every filter is text, as the documents say; a page size or offset may also be a whole number.
+
+    A JSON body can carry any value; anything else would reach the read models' SQL as a parameter
+    it cannot bind, and text with a NUL character is refused by PostgreSQL.
+    """
+    for name, value in filters.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise QueryError("schema", f"filter {name} contains a NUL character", name)
+            continue
+        if name in PAGE_FILTERS and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        kind = "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+        raise QueryError("schema", f"filter {name} is text, not {kind}", name)
+
+
 def _text(filters: dict[str, Any], name: str) -> str | None:
     value = filters.get(name)
     if value is None:
@@ -163,9 +184,10 @@ class Queries:
             raise QueryError(
                 "unknown_type", f"no query named {name!r} (known: {', '.join(sorted(self.specs))})"
             )
-        filters = dict(filters or {})
-        if not isinstance(filters, dict):
+        if filters is not None and not isinstance(filters, dict):
             raise QueryError("schema", "a query's body is a JSON object of filters")
+        filters = dict(filters or {})
+        _check_values(filters)
         unknown = set(filters) - set(spec.filters) - {"limit", "offset", "as_of"}
         if unknown:
             raise QueryError(

@@ -215,3 +215,14 @@ async def test_as_of_is_answered_alike_over_nats_http_and_the_cli_and_for_a_hosp
         assert [e["code"] for e in refused.value.errors] == ["midid_not_yours"]
     finally:
         await h001.close()
+
+
+async def test_a_filter_that_is_not_text_is_refused_over_nats_rather_than_failing_the_query(
+    operator: KadasterClient,
+) -> None:
+    # Found by the HTTP fuzzing campaign: the same bodies failed over NATS with `internal_error`.
+    for filters in ({"institution": []}, {"institution": False, "limit": True}, {"modality": "C\x00T"}):
+        with pytest.raises(QueryFailed) as refused:
+            await operator.query("midids", filters)
+        assert [e["code"] for e in refused.value.errors] == ["schema"], filters
+    assert len((await operator.query("midids", {"limit": 2}))["items"]) == 2

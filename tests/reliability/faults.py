@@ -21,8 +21,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.nats_server import NatsServer, free_port
+from adapters.runtime import all_projections
 from adapters.streams import EVT_STREAM, OUTCOME_STREAM
-from projections.mid_id_register import MidIdRegister
 from projections.projector import Projector
 from projections.store import ReadModelStore
 from services.register import Register, event_store_env
@@ -45,6 +45,8 @@ class Report:
     events_lost: int = 0
     events_doubled: int = 0
     read_model_mismatch: int = 0
+    mid_id_duplicates: int = 0
+    wrong_outcomes: int = 0
     crashes: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -57,6 +59,8 @@ class Report:
             or self.events_lost
             or self.events_doubled
             or self.read_model_mismatch
+            or self.mid_id_duplicates
+            or self.wrong_outcomes
             or self.crashes
         )
 
@@ -112,7 +116,11 @@ def workspace() -> Iterator[Path]:
         yield path
 
 
-def envelope(i: int, malformed_every: int) -> tuple[str, bytes, str, bool]:
+GOOD, REFUSED, UNREADABLE = "good", "refused", "unreadable"
+
+
+def envelope(i: int, malformed_every: int) -> tuple[str, bytes, str, str]:
+    """The i-th command: a good MID-ID request, or (every `malformed_every`-th) a broken one."""
     institution = f"H{i % 10:03d}"
     command_id = f"f-{i}"
     bad = malformed_every > 0 and i % malformed_every == 0
@@ -126,15 +134,40 @@ def envelope(i: int, malformed_every: int) -> tuple[str, bytes, str, bool]:
             "data": data,
         }
     ).encode()
+    kind = REFUSED if bad else GOOD
     if bad and i % (2 * malformed_every) == 0:
-        body = body[: len(body) // 2]  # truncated: not JSON at all
-    return f"kadaster.cmd.hospital.{institution}.midid.issue", body, command_id, bad
+        body, kind = body[: len(body) // 2], UNREADABLE  # truncated: not JSON at all
+    return f"kadaster.cmd.hospital.{institution}.midid.issue", body, command_id, kind
 
 
-async def publish(js: JetStreamContext, start: int, count: int, malformed_every: int) -> tuple[set[str], int]:
-    sent, malformed = set(), 0
+@dataclass
+class Sent:
+    """What the campaign published, and what each message must come to."""
+
+    good: set[str] = field(default_factory=set)
+    """Command ids that must be accepted, each with a MID-ID of its own."""
+    refused: set[str] = field(default_factory=set)
+    """Command ids of readable but invalid commands, which must be rejected."""
+    unreadable: set[str] = field(default_factory=set)
+    """Nats-Msg-Ids of truncated messages: rejected as malformed, with no command id to name."""
+
+    @property
+    def every(self) -> set[str]:
+        return self.good | self.refused | self.unreadable
+
+    @property
+    def malformed(self) -> int:
+        return len(self.refused) + len(self.unreadable)
+
+
+async def publish(
+    js: JetStreamContext, sent: Sent, start: int, count: int, malformed_every: int, spread: float = 0.0
+) -> None:
+    """Publishes `count` commands, spread over about `spread` seconds so faults land while they stream in."""
+    chunk = 50
+    pause = spread / max(1, count // chunk)
     for i in range(start, start + count):
-        subject, body, command_id, bad = envelope(i, malformed_every)
+        subject, body, command_id, kind = envelope(i, malformed_every)
         for attempt in range(30):
             try:
                 await js.publish(subject, body, headers={"Nats-Msg-Id": command_id}, timeout=5)
@@ -143,9 +176,14 @@ async def publish(js: JetStreamContext, start: int, count: int, malformed_every:
                 await asyncio.sleep(0.2 * min(attempt + 1, 10))
         else:
             raise RuntimeError(f"could not publish {command_id}")
-        sent.add(command_id)
-        malformed += bad
-    return sent, malformed
+        if kind == GOOD:
+            sent.good.add(command_id)
+        elif kind == REFUSED:
+            sent.refused.add(command_id)
+        else:
+            sent.unreadable.add(command_id)
+        if pause and (i - start) % chunk == chunk - 1:
+            await asyncio.sleep(pause)
 
 
 async def stream_bodies(js: JetStreamContext, stream: str) -> list[bytes]:
@@ -174,28 +212,52 @@ async def wait_for(measure: Callable[[], Any], expected: int, timeout: float) ->
     return int(value)
 
 
+def repeated(values: list[Any]) -> int:
+    """How many of `values` repeat an earlier one."""
+    return len(values) - len(set(values))
+
+
 async def check(
-    report: Report, js: JetStreamContext, sent: set[str], database_url: str, read_model_url: str
+    report: Report, js: JetStreamContext, sent: Sent, database_url: str, read_model_url: str
 ) -> None:
-    """Compares what was sent with outcomes, stored events, KADASTER_EVT and the read model."""
+    """Compares what was sent with outcomes, stored events, KADASTER_EVT and the read models.
+
+    It reads each of them on its own (the outcome stream, the event store's notification log, the
+    event stream, the read-model tables) and trusts none of the roles' own bookkeeping.
+    """
 
     async def outcomes_count() -> int:
         return int((await js.stream_info(OUTCOME_STREAM)).state.messages)
 
-    await wait_for(outcomes_count, len(sent), timeout=240)
-    outcomes = Counter(
-        json.loads(b).get("command_id") or "?" for b in await stream_bodies(js, OUTCOME_STREAM)
-    )
-    seen = {k for k in outcomes if k in sent}
-    malformed_outcomes = outcomes.get("?", 0)
-    # A truncated message has no readable id: its outcome carries none, so count those separately.
-    report.lost = len(sent - seen) - malformed_outcomes
-    report.doubled = sum(n - 1 for k, n in outcomes.items() if k != "?" and n > 1)
+    # Outcomes: exactly one per message, accepted for the good ones, rejected for the others.
+    await wait_for(outcomes_count, len(sent.every), timeout=240)
+    outcomes = [json.loads(b) for b in await stream_bodies(js, OUTCOME_STREAM)]
+    named = Counter(o["command_id"] for o in outcomes if o.get("command_id"))
+    anonymous = sum(1 for o in outcomes if not o.get("command_id"))
+    lost = (sent.good | sent.refused) - set(named)
+    doubled = {command_id for command_id, n in named.items() if n > 1}
+    answered: dict[str, str] = {}
+    for outcome in outcomes:
+        command_id, accepted = outcome.get("command_id"), outcome["status"] == "accepted"
+        if accepted and command_id in sent.good:
+            answered.setdefault(command_id, outcome["result"]["mid_id"])
+        elif accepted or command_id in sent.good:
+            report.wrong_outcomes += 1
+            report.notes.append(f"{command_id}: {outcome['status']} {outcome.get('errors')}")
+    report.mid_id_duplicates = repeated(list(answered.values()))
 
+    # The event store: one record per message, one MID-ID per accepted command, none given twice.
     register = Register(env=event_store_env(database_url))
     try:
         notifications = register.recorder.select_notifications(start=None, limit=10**7)
-        relayable = [n for n in notifications if not n.topic.startswith("domain.command_record:")]
+        records = [
+            register.mapper.to_domain_event(n)
+            for n in notifications
+            if n.topic.startswith("domain.command_record:")
+        ]
+        relayable = [
+            n for n in notifications if not n.topic.startswith(("domain.command_record:", "eventsourcing."))
+        ]
         issued = [
             register.mapper.to_domain_event(n)
             for n in notifications
@@ -203,27 +265,57 @@ async def check(
         ]
     finally:
         register.close()
-    numbers = [e.sequence for e in issued]  # type: ignore[attr-defined]
-    if len(set(numbers)) != len(numbers):
-        report.doubled += len(numbers) - len(set(numbers))
+    # A message without a readable id is kept under its Nats-Msg-Id.
+    kept = Counter(r.command_id.removeprefix("nats-msg-id:") for r in records)  # type: ignore[attr-defined]
+    lost |= sent.every - set(kept)
+    doubled |= {command_id for command_id, n in kept.items() if n > 1}
+    stored = {e.command_id: e.mid_id for e in issued}  # type: ignore[attr-defined]
+    doubled |= {c for c, n in Counter(e.command_id for e in issued).items() if n > 1}  # type: ignore[attr-defined]
+    doubled |= set(stored) - set(answered)  # an effect whose command was not accepted
+    lost |= {c for c in answered if stored.get(c) != answered[c]}  # accepted, but not so recorded
+    unexplained = len(sent.unreadable - lost)
+    report.lost = len(lost) + max(0, unexplained - anonymous)
+    report.doubled = len(doubled) + max(0, anonymous - len(sent.unreadable))
+    if lost or doubled:
+        report.notes.append(f"lost: {sorted(lost)[:10]}, doubled: {sorted(doubled)[:10]}")
+    store_duplicates = repeated([e.mid_id for e in issued]) + repeated([e.sequence for e in issued])  # type: ignore[attr-defined]
+    if store_duplicates:
         report.notes.append("a MID-ID number was handed out twice")
+    report.mid_id_duplicates += store_duplicates
 
+    # KADASTER_EVT: every domain event once, none that the store does not hold.
     await wait_for(lambda: domain_event_count(js), len(relayable), timeout=240)
-    published = Counter(json.loads(b)["id"] for b in await domain_event_bodies(js))
+    events = [json.loads(b) for b in await domain_event_bodies(js)]
+    published = Counter(e["id"] for e in events)
     expected_ids = {f"{n.originator_id}:{n.originator_version}" for n in relayable}
     report.events_lost = len(expected_ids - set(published))
-    report.events_doubled = sum(n - 1 for n in published.values() if n > 1)
+    report.events_doubled = sum(n - 1 for n in published.values()) + len(set(published) - expected_ids)
+    published_mid_ids = [e["data"]["mid_id"] for e in events if e["type"] == "MidIdRecord.Issued"]
+    report.mid_id_duplicates += repeated(published_mid_ids)
 
+    # The read models, once every projection has caught up with the store.
     register = Register(env=event_store_env(database_url))
     store = ReadModelStore(read_model_url)
     try:
-        projector = Projector(register, store, [MidIdRegister()])
+        projector = Projector(register, store, all_projections(), reset_outdated=False)
+        head = projector.head()
         deadline = time.monotonic() + 120
-        while projector.position(MidIdRegister.name) < projector.head() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if min(p["position"] for p in projector.positions().values()) >= head:
+                break
             await asyncio.sleep(0.25)
         with store.reading() as tx:
-            rows = int(tx.execute("SELECT COUNT(*) FROM rm_mid_ids").scalar() or 0)
-        report.read_model_mismatch = abs(rows - len(issued))
+            rows = tx.execute("SELECT mid_id, command_id FROM rm_mid_ids").all()
+            commands = int(tx.execute("SELECT COUNT(*) FROM rm_commands").scalar() or 0)
+            history = tx.execute(
+                "SELECT mid_id FROM rm_history WHERE event_type = 'MidIdRecord.Issued'"
+            ).all()
+        registered = {row["command_id"]: row["mid_id"] for row in rows}
+        mismatch = len(set(registered.items()) ^ set(stored.items())) + abs(len(rows) - len(registered))
+        mismatch += abs(commands - len(records))
+        mismatch += len({row["mid_id"] for row in history} ^ set(stored.values()))
+        mismatch += repeated([row["mid_id"] for row in history])
+        report.read_model_mismatch = mismatch
     finally:
         store.close()
         register.close()
@@ -248,10 +340,14 @@ def crashed(processes: dict[str, ServiceProcess]) -> set[str]:
     return {name for name, p in processes.items() if p.process is not None and p.process.poll() is not None}
 
 
+SCENARIOS = ("kill-ingest", "two-ingest", "kill-relay-projector", "restart-nats", "restart-postgres")
+
+
 async def scenario(
     name: str, kind: str, commands: int, kills: int, seed: int = 7, malformed_every: int = 50
 ) -> Report:
-    """Runs one scenario: `kill-ingest`, `restart-nats`, `restart-postgres` or `two-ingest`."""
+    """Runs one of SCENARIOS on `kind` (sqlite or postgres): `kills` faults while `commands` stream in."""
+    assert name in SCENARIOS, name
     report = Report(name, kind, commands=commands)
     rng = random.Random(seed)
     began = time.monotonic()
@@ -275,17 +371,25 @@ async def scenario(
                 nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
                 js = nc.jetstream()
                 await wait_for(lambda: _streams_ready(js), 1, timeout=60)
-                half = commands // 2
-                sent, malformed = await publish(js, 0, half, malformed_every)
+                sent = Sent()
+                # A first part goes in before any fault, the rest streams in while the faults land.
+                head_start = commands // 5
+                await publish(js, sent, 0, head_start, malformed_every)
+                streaming = asyncio.create_task(
+                    publish(js, sent, head_start, commands - head_start, malformed_every, spread=0.6 * kills)
+                )
                 crashes: set[str] = set()
-                for _ in range(kills):
+                for fault in range(kills):
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
                     # A role that died is counted once, and restarted so the run can finish.
                     for role in crashed(processes) - crashes:
                         crashes.add(role)
                         processes[role].start()
-                    if name in ("kill-ingest", "two-ingest"):
-                        victim = processes["ingest"]
+                    if name in ("kill-ingest", "two-ingest", "kill-relay-projector"):
+                        if name == "kill-relay-projector":
+                            victim = processes["relay" if fault % 2 == 0 else "projector"]
+                        else:
+                            victim = processes["ingest"]
                         victim.kill()
                         victim.start()
                     elif name == "restart-nats":
@@ -303,9 +407,8 @@ async def scenario(
                         processes[role].kill()
                         processes[role].start()
                         report.faults += 1
-                more, more_malformed = await publish(js, half, commands - half, malformed_every)
-                sent |= more
-                report.malformed = malformed + more_malformed
+                await streaming
+                report.malformed = sent.malformed
                 await check(report, js, sent, database_url, read_model_url)
                 crashes |= crashed(processes)
                 report.crashes = len(crashes)

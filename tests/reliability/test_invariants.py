@@ -17,6 +17,7 @@ from domain.device import device_id
 from domain.identifiers import MidId
 from services.processor import CommandProcessor, Inbound
 from services.register import Register, event_store_env
+from tests.reliability.fuzzing import tally
 
 HOSPITALS = ["H001", "H001", "H002"]
 MODALITIES = ["CT", "CT", "MRI"]
@@ -158,6 +159,8 @@ def test_any_sequence_of_commands_keeps_the_invariants(ops: list[tuple[Any, ...]
         events = replay(register)
         register.close()
 
+    tally("command sequences")
+    tally("commands in sequences", len(inbounds))
     # Every message got exactly one outcome with a status; re-sent ones got the first outcome again.
     assert len(outcomes) == len(inbounds)
     first: dict[bytes, dict[str, Any]] = {}
@@ -238,6 +241,7 @@ def test_a_rounds_decision_is_a_pure_function_of_its_inputs(
         "new_services_only": new_services_only,
         "applications": applications,
     }
+    tally("round decisions")
     once = decide_nmr(record)
     shuffled = dict(record, applications=random.Random(seed).sample(applications, len(applications)))
     again = decide_nmr(shuffled)
