@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -956,6 +956,45 @@ def read_device(register: Register, mid_id: str) -> Device | None:
     return device if isinstance(device, Device) else None
 
 
+def _event_classes(base: type) -> list[type]:
+    found: list[type] = []
+    subclass: type
+    for subclass in base.__subclasses__():
+        found += [subclass, *_event_classes(subclass)]
+    return found
+
+
+DEVICE_TOPICS = sorted({get_topic(cls) for cls in _event_classes(Device.Event)})
+
+
+def read_devices(
+    register: Register, mid_ids: Collection[str] | None = None, page: int = 5000
+) -> dict[str, Device]:
+    """MID-ID → device, for those devices (all when None), from one query per page of device events.
+
+    Reading a backfilled register device by device costs a query or two each; in pages, reading
+    twenty thousand devices costs a few dozen.
+    """
+    wanted = None if mid_ids is None else {device_id(mid_id) for mid_id in mid_ids}
+    if wanted is not None and not wanted:
+        return {}
+    devices: dict[Any, Any] = {}
+    start = 0
+    while True:
+        notifications = register.recorder.select_notifications(
+            start, page, topics=DEVICE_TOPICS, inclusive_of_start=False
+        )
+        for notification in notifications:
+            if wanted is not None and notification.originator_id not in wanted:
+                continue
+            event: Any = register.mapper.to_domain_event(notification)
+            devices[event.originator_id] = event.mutate(devices.get(event.originator_id))
+        if len(notifications) < page:
+            break
+        start = notifications[-1].id
+    return {device.mid_id: device for device in devices.values() if isinstance(device, Device)}
+
+
 # what to send
 
 
@@ -1253,15 +1292,16 @@ class ImportSummary:
 
 
 Progress = Callable[[str, int, int], None]
-"""(what is being sent, commands done, commands in this phase)."""
+"""(phase, done, total): the institutions' commands, then the file's devices."""
 
 
 class LegacyImport:
     """Records a checked legacy register through the command pipeline, a batch per transaction.
 
-    In two passes: institutions and backfills (which issue the MID-IDs), then, device by device,
-    corrections, FANC numbers and licences, billing numbers and decommissioning. A row the
-    register already agrees with sends nothing.
+    Institutions first; then the devices a batch at a time: their backfills (which issue the
+    MID-IDs), then their corrections, FANC numbers and licences, billing numbers and
+    decommissioning, while the devices just recorded are still in memory. A row the register
+    already agrees with sends nothing.
     """
 
     def __init__(
@@ -1291,34 +1331,56 @@ class LegacyImport:
         for device in legacy.devices:
             result = summary.results[device.row] = RowResult(device.row, device.institution, device.label)
             result.mid_id = known.get(device.key)
-        first = self._institutions(legacy, summary)
-        first += [plan_backfill(device, legacy.name) for device in legacy.devices if device.key not in known]
+        institutions = self._institutions(legacy, summary)
+        existing = read_devices(self.register, [r.mid_id for r in summary.results.values() if r.mid_id])
         if dry_run:
-            return self._dry_run(legacy, summary, first)
-        self._send("institutions, MID-IDs", first, summary)
+            return self._dry_run(legacy, summary, institutions, existing)
+        self._send("institutions", institutions, summary)
+        total = len(legacy.devices)
+        self._progress("devices", 0, total)
+        for start in range(0, total, self.batch_size):
+            chunk = legacy.devices[start : start + self.batch_size]
+            new = [device for device in chunk if summary.results[device.row].mid_id is None]
+            self._send(None, [plan_backfill(device, legacy.name) for device in new], summary)
+            self._send(None, self._changes(chunk, existing, legacy.name, summary), summary)
+            self._progress("devices", start + len(chunk), total)
+        summary.recorded = True
+        return summary
+
+    def _changes(
+        self,
+        chunk: Sequence[LegacyDevice],
+        existing: dict[str, Device],
+        source_name: str,
+        summary: ImportSummary,
+    ) -> list[PlannedCommand]:
         commands: list[PlannedCommand] = []
-        for device in legacy.devices:
+        for device in chunk:
             result = summary.results[device.row]
             if result.mid_id is None:
                 continue
             if result.created:
                 state: DeviceState | None = DeviceState.after_backfill(device, result.mid_id)
             else:
-                found = read_device(self.register, result.mid_id)
+                # Backfilled before this import, or by another one while it ran.
+                found = existing.get(result.mid_id) or read_device(self.register, result.mid_id)
                 state = DeviceState.of(found) if found is not None else None
             if state is None:
                 continue
-            planned, refusals = plan_changes(device, state, legacy.name)
+            planned, refusals = plan_changes(device, state, source_name)
             commands += planned
             result.refusals += refusals
-        self._send("licences, billing, status", commands, summary)
-        summary.recorded = True
-        return summary
+        return commands
 
     def _institutions(self, legacy: LegacyFile, summary: ImportSummary) -> list[PlannedCommand]:
+        stated = list(legacy.institutions().values())
+        registered = set()
+        for start in range(0, len(stated), self.batch_size):
+            ids = [institution_id(facts.institution) for facts in stated[start : start + self.batch_size]]
+            registered |= set(self.register.created(ids))
         commands = []
-        for facts in legacy.institutions().values():
-            if self.register.exists(institution_id(facts.institution)):
+        for facts in stated:
+            if institution_id(facts.institution) in registered:
                 continue
             planned = plan_institution(facts)
             if planned is None:
@@ -1327,17 +1389,22 @@ class LegacyImport:
                 commands.append(planned)
         return commands
 
-    def _send(self, label: str, commands: list[PlannedCommand], summary: ImportSummary) -> None:
-        total = len(commands)
+    def _progress(self, label: str, done: int, total: int) -> None:
         if self.progress is not None:
-            self.progress(label, 0, total)
+            self.progress(label, done, total)
+
+    def _send(self, label: str | None, commands: list[PlannedCommand], summary: ImportSummary) -> None:
+        """Sends the commands a batch at a time; with a label, the progress counts them."""
+        total = len(commands)
+        if label is not None:
+            self._progress(label, 0, total)
         for start in range(0, total, self.batch_size):
             batch = commands[start : start + self.batch_size]
             handled = self.processor.process([command.inbound(self.sent_at) for command in batch])
             for command, outcome in zip(batch, handled, strict=True):
                 self._account(command, outcome.outcome, outcome.duplicate, summary)
-            if self.progress is not None:
-                self.progress(label, min(start + self.batch_size, total), total)
+            if label is not None:
+                self._progress(label, min(start + self.batch_size, total), total)
 
     @staticmethod
     def _account(
@@ -1377,20 +1444,25 @@ class LegacyImport:
                 result.refusals.append(refusal)
 
     def _dry_run(
-        self, legacy: LegacyFile, summary: ImportSummary, first: list[PlannedCommand]
+        self,
+        legacy: LegacyFile,
+        summary: ImportSummary,
+        institutions: list[PlannedCommand],
+        existing: dict[str, Device],
     ) -> ImportSummary:
-        summary.institutions_registered = [c.key[0] for c in first if c.step == "institution"]
-        planned = len(first)
+        summary.institutions_registered = [c.key[0] for c in institutions]
+        planned = len(institutions)
         for device in legacy.devices:
             result = summary.results[device.row]
-            existing = read_device(self.register, result.mid_id) if result.mid_id else None
-            if existing is None:
+            found = existing.get(result.mid_id) if result.mid_id else None
+            if found is None:
                 state = DeviceState.after_backfill(device, "MID-(new)")
                 result.created = True
+                planned += result.mid_id is None
             else:
-                state = DeviceState.of(existing)
+                state = DeviceState.of(found)
             commands, result.refusals = plan_changes(device, state, legacy.name)
-            if existing is not None:
+            if found is not None:
                 result.changed = [command.step for command in commands]
             planned += len(commands)
         summary.commands["planned"] = planned
@@ -1435,8 +1507,10 @@ def natural_order(label: str) -> tuple[Any, ...]:
 def legacy_letters(register: Register) -> list[LetterLine]:
     """Every backfilled device with its MID-ID and what the register says about it now."""
     lines = []
-    for (institution, label), mid_id in legacy_refs(register).items():
-        device = read_device(register, mid_id)
+    refs = legacy_refs(register)
+    devices = read_devices(register, refs.values())
+    for (institution, label), mid_id in refs.items():
+        device = devices.get(mid_id)
         if device is None:
             continue
         record = device.record

@@ -14,16 +14,28 @@ from typing import Any
 
 import pytest
 import structlog.testing
+from eventsourcing.utils import get_topic
 
-from adapters.legacy import add_legacy_commands, read_legacy_file, read_rows
+from adapters.legacy import add_legacy_commands, import_legacy_file, read_legacy_file, read_rows
+from adapters.progress import PhasedProgress
+from domain.command_record import CommandRecord
 from domain.device import Device, device_id
 from domain.fanc import LegacyFancNumber, legacy_number_id
 from domain.identifiers import MidId
 from domain.institution import Institution, institution_id
+from projections.kadaster_view import KadasterView, find_device, list_devices
 from projections.mid_id_register import MidIdRegister, list_mid_ids
 from projections.projector import Projector
 from projections.store import ReadModelStore
-from services.legacy_import import ImportSummary, LegacyFile, LegacyImport, legacy_refs, read_legacy_register
+from services.legacy_import import (
+    DeviceState,
+    ImportSummary,
+    LegacyFile,
+    LegacyImport,
+    legacy_refs,
+    read_devices,
+    read_legacy_register,
+)
 from services.processor import CommandProcessor
 from services.register import Register
 
@@ -524,3 +536,145 @@ def test_the_mid_id_register_shows_the_imported_devices_as_linked(
     assert {row["mid_id"] for row in listed} == imported
     assert {row["status"] for row in listed} == {"linked"}
     assert all(row["device_id"] == str(device_id(row["mid_id"])) for row in listed)
+
+
+def test_the_kadaster_view_shows_every_imported_device_as_the_file_says(
+    register: Register, database_url: str, tmp_path: Path
+) -> None:
+    legacy = read_legacy_file(SAMPLE_CSV)
+    summary = run_import(register, legacy)
+    url = f"sqlite:///{tmp_path / 'readmodels.db'}" if database_url.startswith("sqlite") else database_url
+    store = ReadModelStore(url)
+    try:
+        Projector(register, store, [KadasterView()]).catch_up()
+        with store.reading() as tx:
+            rows, total = list_devices(tx, {}, [], limit=10_000, offset=0)
+            shown = find_device(tx, summary.results[legacy.devices[0].row].mid_id or "")
+    finally:
+        store.close()
+    # One row per device, under the MID-ID it received, saying what its line of the file says.
+    assert total == len(rows) == 223
+    by_mid_id = {row["mid_id"]: row for row in rows}
+    for device in legacy.devices:
+        row = by_mid_id[summary.results[device.row].mid_id]
+        assert (row["institution"], row["modality"], row["serial_number"], row["campus"]) == (
+            device.institution,
+            device.modality,
+            device.serial_number,
+            device.campus,
+        )
+        assert (row["manufacturer"], row["model"], row["use"], row["installed_on"]) == (
+            device.manufacturer,
+            device.model,
+            device.use,
+            device.installed_on.isoformat(),
+        )
+        assert row["legacy_number"] == device.fanc_number
+        assert row["status"] == ("decommissioned" if device.out_of_service else "linked")
+        in_service = not device.out_of_service
+        assert row["billing_number"] == (device.billing_number if in_service else None)
+        assert row["licence_ref"] == (device.fanc_number if in_service else None)
+        assert (row["province"], row["region"]) == (device.province, device.region)
+    # The detail names the hospital, and the FOD as the source of what the legacy register said.
+    assert shown is not None and shown["institution_name"] == "AZ Leiedal"
+    assert shown["provenance"]["serial_number"]["source"] == "fod"
+
+
+def test_each_row_goes_in_through_the_live_commands_and_their_log(register: Register) -> None:
+    legacy = read_legacy_file(SAMPLE_CSV)
+    summary = run_import(register, legacy)
+    records = [
+        register.mapper.to_domain_event(n)
+        for n in register.recorder.select_notifications(
+            0, 10_000, topics=[f"{get_topic(CommandRecord)}.Handled"], inclusive_of_start=False
+        )
+    ]
+    # Every command is logged as a live message would be, under its sender, on the import channel.
+    sent: Any = Counter((record.command_type, record.sender) for record in records)
+    in_service = [d for d in legacy.devices if not d.out_of_service]
+    assert sent == {
+        ("institution.register", "fod"): 15,
+        ("midid.backfill", "fod"): 223,
+        ("fanc.licence", "fanc"): sum(1 for d in in_service if d.fanc_number),
+        ("billing.assign", "riziv"): sum(1 for d in in_service if d.billing_number),
+        **Counter(
+            ("device.decommission", f"hospital/{d.institution}") for d in legacy.devices if d.out_of_service
+        ),
+    }
+    assert sum(sent.values()) == summary.commands["sent"] == summary.commands["accepted"]
+    assert {record.channel for record in records} == {"import"}
+    assert {record.outcome["status"] for record in records} == {"accepted"}
+    assert all(record.command_id.startswith("legacy:") for record in records)
+
+
+def test_an_old_fanc_number_a_later_file_adds_is_mapped_through_fanc_legacy_number(
+    register: Register, tmp_path: Path
+) -> None:
+    cells = sample_cells()
+    header = cells[0]
+    fanc, billing, status = (header.index(name) for name in ("FANC-nummer", "Facturatienummer", "Status"))
+    number = next(n for n, row in enumerate(cells, start=1) if row[fanc] and row[status] == "in gebruik")
+    complete = list(cells[number - 1])
+    # The first file lacks the device's FANC number, so it gets neither licence nor billing number.
+    cells[number - 1][fanc] = cells[number - 1][billing] = ""
+    first = run_import(register, read_legacy_file(write_csv(tmp_path / "first.csv", cells)))
+    assert first.refusals == [] and first.count("created") == 223
+    mid_id = first.results[number].mid_id
+    assert mid_id is not None
+    # The corrected file gives it both: FANC maps the number, then the licence, then RIZIV's billing number.
+    cells[number - 1] = complete
+    position = register.position()
+    corrected = run_import(register, read_legacy_file(write_csv(tmp_path / "corrected.csv", cells)))
+    assert (corrected.count("changed"), corrected.count("unchanged"), corrected.refusals) == (1, 222, [])
+    assert corrected.results[number].changed == ["fanc-number", "licence", "billing"]
+    assert [t for t in topics_after(register, position) if not t.startswith("CommandRecord")] == [
+        "Device.LegacyNumberMapped",
+        "LegacyFancNumber.Mapped",
+        "Device.LicenceRecorded",
+        "Device.BillingNumberAssigned",
+        "BillingNumber.Assigned",
+    ]
+    mapped: Any = register.repository.get(legacy_number_id(complete[fanc]))
+    assert isinstance(mapped, LegacyFancNumber) and mapped.mid_id == mid_id
+
+
+def test_the_import_sends_the_same_commands_whatever_the_batch_size(register: Register) -> None:
+    legacy = read_legacy_file(SAMPLE_CSV)
+    # Small batches: devices go in a few at a time, each batch's follow-up commands after its backfills.
+    importer = LegacyImport(
+        CommandProcessor(register), sent_at=datetime(2024, 4, 23, 10, tzinfo=UTC), batch_size=7
+    )
+    summary = importer.run(legacy)
+    assert summary.refusals == [] and summary.count("created") == 223
+    assert summary.commands["sent"] == summary.commands["accepted"]
+    # In one batch, the same file finds every row as it would have recorded it.
+    position = register.position()
+    again = run_import(register, legacy)
+    assert again.count("unchanged") == 223 and again.commands["sent"] == 0
+    assert register.position() == position
+
+
+def test_the_progress_bar_counts_the_institutions_then_the_devices(register: Register) -> None:
+    stream = io.StringIO()
+    progress = PhasedProgress(stream=stream, enabled=True)
+    summary = import_legacy_file(register, read_legacy_file(SAMPLE_CSV), batch_size=50, progress=progress)
+    progress.close()
+    assert summary.count("created") == 223
+    drawn = [line.strip() for line in stream.getvalue().replace("\r", "\n").splitlines() if line.strip()]
+    assert drawn[0].startswith("institutions [")
+    assert any(line.startswith("institutions [") and " 15/15 " in line for line in drawn)
+    assert drawn[-1].startswith("devices [" + "#" * 30 + "] 100.0% 223/223 ")
+
+
+def test_reading_the_devices_in_pages_gives_what_reading_them_one_by_one_gives(register: Register) -> None:
+    summary = run_import(register, read_legacy_file(SAMPLE_CSV))
+    mid_ids = [result.mid_id for result in summary.results.values() if result.mid_id]
+    # Pages smaller than the register, so devices' events straddle pages.
+    paged = read_devices(register, page=50)
+    assert sorted(paged) == sorted(mid_ids)
+    for mid_id in mid_ids:
+        one: Any = register.repository.get(device_id(mid_id))
+        assert DeviceState.of(paged[mid_id]) == DeviceState.of(one)
+        assert paged[mid_id].version == one.version
+    assert sorted(read_devices(register, mid_ids[:5])) == sorted(mid_ids[:5])
+    assert read_devices(register, []) == {}

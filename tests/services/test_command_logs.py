@@ -8,7 +8,9 @@ from services.register import Register
 from tests.conftest import Sender
 
 
-def test_the_log_ties_a_command_id_to_exactly_the_events_it_recorded(sender: Sender, register: Register) -> None:
+def test_the_log_ties_a_command_id_to_exactly_the_events_it_recorded(
+    sender: Sender, register: Register
+) -> None:
     with structlog.testing.capture_logs() as lines:
         outcome = sender.send("hospital/H001", "midid.issue", {"modality": "CT"}, command_id="log-1")
     assert outcome["status"] == "accepted"
