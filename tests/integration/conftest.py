@@ -113,9 +113,9 @@ def process_env(nats_url: str, database_url: str, data_dir: Path) -> dict[str, s
     return env
 
 
-async def wait_for_service(nats_url: str, timeout: float = 90.0, instances: int = 1) -> None:
-    """Ready when `$SRV.PING.kadaster` answers (from `instances` processes)."""
-    nc = await nats.connect(nats_url)
+async def wait_for_service(nats_url: str, timeout: float = 90.0, instances: int = 1, **options: Any) -> None:
+    """Ready when `$SRV.PING.kadaster` answers (from `instances` processes); `options` for nats.connect."""
+    nc = await nats.connect(nats_url, **options)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,10 +1,12 @@
-"""A 3-node JetStream cluster under the roles as processes: a node dies mid-load; nothing lost or doubled."""
+"""A 3-node JetStream cluster with the generated users, the roles as processes: a node dies mid-load,
+nothing is lost or doubled."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from adapters.client import KadasterClient
+from adapters.nats_config import client_options, generate
 from adapters.nats_server import NatsServer, free_port
 from adapters.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM, ensure_streams
 from services.register import Register, event_store_env
@@ -24,9 +27,37 @@ COMMANDS = 1000
 HOSPITALS = 8
 
 
+PARTIES = {
+    "institutions": [*(f"H{i:03d}" for i in range(HOSPITALS)), "H099"],
+    "suppliers": ["S001"],
+    "authorities": ["fod", "fanc", "riziv", "vazg"],
+    "services": {
+        "kadaster": ["ingest", "projector", "relay"],
+        "kadaster-responder": ["rpc", "api"],
+        "ops": ["admin"],
+    },
+}
+ROLE_USERS = {"ingest": "kadaster", "projector": "kadaster", "relay": "kadaster"}
+ROLE_USERS.update(rpc="kadaster-responder", api="kadaster-responder")
+
+
+@dataclass
+class Cluster:
+    servers: list[NatsServer]
+    credentials: dict[str, Any]
+
+    def options(self, user: str) -> dict[str, Any]:
+        return {"user": user, "password": self.credentials[user]["password"]}
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[list[NatsServer]]:
-    """Three nats-servers routed to one another, each with its own JetStream store."""
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """Three nats-servers routed to one another, each with its own JetStream store, all with the
+    users and permissions `kadaster nats-config` generates."""
+    parties = tmp_path / "parties.json"
+    parties.write_text(json.dumps(PARTIES))
+    auth, _ = generate(parties, tmp_path / "auth.conf", tmp_path / "credentials.json")
+    credentials = json.loads((tmp_path / "credentials.json").read_text())
     route_ports = [free_port() for _ in range(3)]
     routes = ", ".join(f"nats-route://127.0.0.1:{port}" for port in route_ports)
     servers = [
@@ -35,14 +66,14 @@ def cluster(tmp_path: Path) -> Iterator[list[NatsServer]]:
             port=free_port(),
             name=f"nats-{n}",
             extra_config=f"cluster {{\n  name: kadaster\n  listen: 127.0.0.1:{route_ports[n - 1]}\n"
-            f"  routes: [{routes}]\n}}\n",
+            f"  routes: [{routes}]\n}}\n{auth}",
         )
         for n in (1, 2, 3)
     ]
     try:
         for server in servers:
             server.start()
-        yield servers
+        yield Cluster(servers, credentials)
     finally:
         for server in servers:
             server.stop()
@@ -110,9 +141,9 @@ async def wait_for_domain_events(js: JetStreamContext, expected: int, timeout: f
     return count
 
 
-async def wait_for_roles(roles: list[ServiceProcess], nats_url: str) -> None:
+async def wait_for_roles(roles: list[ServiceProcess], nats_url: str, options: dict[str, Any]) -> None:
     """rpc and api answer `$SRV.PING.kadaster`; a role that exits on the way fails the test at once."""
-    waiting = asyncio.create_task(wait_for_service(nats_url, timeout=60, instances=2))
+    waiting = asyncio.create_task(wait_for_service(nats_url, timeout=60, instances=2, **options))
     while not waiting.done():
         exited = [r.role for r in roles if r.process is not None and r.process.poll() is not None]
         if exited:
@@ -125,12 +156,19 @@ async def wait_for_roles(roles: list[ServiceProcess], nats_url: str) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
-    cluster: list[NatsServer], postgres_url: str, tmp_path: Path
+    cluster: Cluster, postgres_url: str, tmp_path: Path
 ) -> None:
-    urls = ",".join(server.url for server in cluster)
-    nc = await nats.connect(urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    urls = ",".join(server.url for server in cluster.servers)
+    reconnecting: dict[str, Any] = {"max_reconnect_attempts": -1, "reconnect_time_wait": 0.2}
+    # Every node refuses a connection without credentials.
+    for server in cluster.servers:
+        with pytest.raises(nats.errors.Error):
+            await nats.connect(server.url, allow_reconnect=False, connect_timeout=2)
+    # The operator's own view of the streams, as the `nats` CLI would have it.
+    nc = await nats.connect(urls.split(","), **reconnecting, **cluster.options("ops"))
     js = nc.jetstream()
     roles = []
+    hospitals: dict[str, KadasterClient] = {}
     try:
         # The cluster elects its meta leader; then the contract's streams are created with three replicas.
         await wait_for_three_replicas(js)
@@ -138,23 +176,28 @@ async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
         for stream in (CMD_STREAM, OUTCOME_STREAM, EVT_STREAM):
             assert (await js.stream_info(stream)).config.num_replicas == 3
 
-        # Every role as its own process, each given all three servers.
-        env = process_env(urls, postgres_url, tmp_path / "data")
-        env["KADASTER_ACK_WAIT_SECONDS"] = "5"
-        env["KADASTER_INGEST_BATCH"] = "64"
-        roles = [
-            ServiceProcess(role, env, tmp_path / f"{role}.log")
-            for role in ("ingest", "rpc", "projector", "relay", "api")
-        ]
+        # Every role as its own process, each given all three servers and its own service user.
+        roles = []
+        for role, user in ROLE_USERS.items():
+            env = process_env(urls, postgres_url, tmp_path / "data")
+            env["KADASTER_ACK_WAIT_SECONDS"] = "5"
+            env["KADASTER_INGEST_BATCH"] = "64"
+            env["KADASTER_NATS_USER"] = user
+            env["KADASTER_NATS_PASSWORD"] = cluster.credentials[user]["password"]
+            roles.append(ServiceProcess(role, env, tmp_path / f"{role}.log"))
         for role in roles:
             role.start()
-        await wait_for_roles(roles, cluster[0].url)
+        await wait_for_roles(roles, cluster.servers[0].url, client_options(cluster.credentials, "fod"))
 
-        # Real-time issuance runs alongside, through the node failure.
+        # Each hospital speaks with its own credentials; real-time issuance runs alongside, through
+        # the node failure.
         servers: Any = urls.split(",")  # nats.connect takes the list as it is
-        hospital = await KadasterClient.connect(
-            servers, "hospital/H099", max_reconnect_attempts=-1, reconnect_time_wait=0.2
-        )
+        for party in [*(f"H{i:03d}" for i in range(HOSPITALS)), "H099"]:
+            source = f"hospital/{party}"
+            hospitals[party] = await KadasterClient.connect(
+                servers, source, **reconnecting, **client_options(cluster.credentials, source)
+            )
+        hospital = hospitals["H099"]
         stop_rpc = asyncio.Event()
 
         async def issue_in_real_time() -> list[str]:
@@ -174,7 +217,7 @@ async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
         for i in range(COMMANDS):
             if i == COMMANDS // 3:
                 leader = (await js.stream_info(CMD_STREAM)).cluster.leader  # type: ignore[union-attr]
-                victim = next(s for s in cluster if s.name == leader)
+                victim = next(s for s in cluster.servers if s.name == leader)
                 victim.kill()
             if i == 2 * COMMANDS // 3:
                 assert victim is not None
@@ -189,11 +232,13 @@ async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
                 "data": {"modality": "MRI"},
             }
             await publish_until_stored(
-                js, f"kadaster.cmd.hospital.{party}.midid.issue", json.dumps(envelope).encode(), command_id
+                hospitals[party].nc.jetstream(),
+                f"kadaster.cmd.hospital.{party}.midid.issue",
+                json.dumps(envelope).encode(),
+                command_id,
             )
         stop_rpc.set()
         by_rpc = await rpc
-        await hospital.close()
 
         # Every command has exactly one outcome, each its own MID-ID.
         await wait_for_count(js, OUTCOME_STREAM, COMMANDS, timeout=60)
@@ -222,6 +267,8 @@ async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
         assert await wait_for_domain_events(js, len(recorded), timeout=30) == len(recorded)
         assert len(by_rpc) > 0
     finally:
+        for client in hospitals.values():
+            await client.close()
         for role in roles:
             role.stop()
         await nc.close()
