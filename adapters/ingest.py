@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
+import weakref
 
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import Header
 
 from adapters import metrics
 from adapters.gateway import CommandGateway
@@ -18,6 +21,12 @@ from adapters.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
 from services.processor import STREAM, Handled, Inbound
 
 log = structlog.get_logger("kadaster.ingest")
+
+BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = (
+    Header.BATCH_ID.value,
+    Header.BATCH_SEQUENCE.value,
+    Header.BATCH_COMMIT.value,
+)
 
 
 def to_inbound(msg: Msg) -> Inbound:
@@ -31,20 +40,69 @@ def to_inbound(msg: Msg) -> Inbound:
     )
 
 
+ATOMIC_BATCH_LIMIT = 1000
+"""The most messages nats-server takes in one atomic batch."""
+ATOMIC_DISABLED = 10174
+"""JetStream's error code for a stream that does not allow atomic batches."""
+
+Outcome = tuple[str, bytes, str]
+"""Subject, body and message id of one outcome."""
+
+_atomic_refused: weakref.WeakSet[JetStreamContext] = weakref.WeakSet()
+
+
 async def settle(js: JetStreamContext, msgs: list[Msg], handled: list[Handled]) -> None:
     """Outcomes first (deduplicated per stream message), acks only after they are stored."""
-    acks = []
-    for msg, result in zip(msgs, handled, strict=True):
-        acks.append(
-            await js.publish_async(
-                result.outcome_subject,
-                json.dumps(result.outcome).encode(),
-                headers={"Nats-Msg-Id": f"outcome:{CMD_STREAM}:{msg.metadata.sequence.stream}"},
-            )
+    outcomes = [
+        (
+            result.outcome_subject,
+            json.dumps(result.outcome).encode(),
+            f"outcome:{CMD_STREAM}:{msg.metadata.sequence.stream}",
         )
-    await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
+        for msg, result in zip(msgs, handled, strict=True)
+    ]
+    if not await publish_atomically(js, outcomes):
+        acks = [
+            await js.publish_async(subject, body, headers={"Nats-Msg-Id": msg_id})
+            for subject, body, msg_id in outcomes
+        ]
+        await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
     for msg in msgs:
         await msg.ack()
+
+
+async def publish_atomically(js: JetStreamContext, outcomes: list[Outcome]) -> bool:
+    """Stores a batch's outcomes in one atomic write; False if not stored that way.
+
+    A stream that syncs every write to disk then syncs once per batch instead of once per outcome.
+    A batch is refused whole when one of its outcomes is already stored (a redelivery): the caller
+    then publishes them one by one, and the stored ones are dropped as duplicates.
+    """
+    if len(outcomes) < 2 or len(outcomes) > ATOMIC_BATCH_LIMIT or js in _atomic_refused:
+        return False
+    nc = js._nc
+    batch = uuid.uuid4().hex
+    *first, (subject, body, msg_id) = outcomes
+    for number, (each_subject, each_body, each_id) in enumerate(first, start=1):
+        await nc.publish(
+            each_subject,
+            each_body,
+            headers={BATCH_ID: batch, BATCH_SEQUENCE: str(number), "Nats-Msg-Id": each_id},
+        )
+    commit = {BATCH_ID: batch, BATCH_SEQUENCE: str(len(outcomes)), BATCH_COMMIT: "1", "Nats-Msg-Id": msg_id}
+    try:
+        reply = await nc.request(subject, body, headers=commit, timeout=30)
+        answer = json.loads(reply.data)
+    except (TimeoutError, nats.errors.Error, ValueError) as error:
+        log.warning("outcome_batch_unconfirmed", size=len(outcomes), error=type(error).__name__)
+        return False
+    refused = answer.get("error") if isinstance(answer, dict) else {"description": "not a publish ack"}
+    if refused:
+        if refused.get("err_code") == ATOMIC_DISABLED:
+            _atomic_refused.add(js)
+        log.debug("outcome_batch_refused", size=len(outcomes), error=refused.get("description"))
+        return False
+    return True
 
 
 async def run_ingest(

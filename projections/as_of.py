@@ -185,7 +185,7 @@ class AsOfReadModels:
             self._built += 1
             if self._directory is None:
                 self._directory = Path(tempfile.mkdtemp(prefix="kadaster-as-of-"))
-            store = ReadModelStore(f"sqlite:///{self._directory / f'as-of-{self._built}.db'}")
+            store = ReadModelStore(f"sqlite:///{self._directory / f'as-of-{self._built}.db'}", scratch=True)
             done = replay(self.register, store, self.projections(), moment)
             log.info("as_of_replayed", **done.as_dict())
             if moment + SKEW < self.now():

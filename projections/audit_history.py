@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -20,8 +21,12 @@ NOT_HISTORY = ("CommandRecord.Handled",)
 HELD_BY_SUBJECT = ("Device", "MidIdRecord", "LegacyRef", "Institution")
 """Aggregates whose creation event names the institution their events concern."""
 
-REMEMBERED = 200_000
-"""Subjects and holders kept in memory at most; past that the memory starts again empty."""
+REMEMBERED = 10_000
+"""Subjects and holders kept in memory at most; past that the older half is forgotten.
+
+An aggregate's events mostly come close together in the log (one command records most of them),
+so a few thousand recent ones answer nearly every event, and what a replay holds does not grow
+with the log; the rest is read back from `rm_history_subjects` and `rm_history_holders`."""
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
@@ -82,6 +87,9 @@ class AuditHistory(Projection):
         self._subjects: dict[str, dict[str, Any]] = {}
         self._holders: dict[str, tuple[int, str]] = {}
 
+    def wants(self, event_type: str) -> bool:
+        return event_type not in NOT_HISTORY
+
     def apply(self, tx: Transaction, event: Any, position: int) -> None:
         event_type = type(event).__qualname__
         if event_type in NOT_HISTORY:
@@ -93,7 +101,8 @@ class AuditHistory(Projection):
         else:
             subject = self._subject(tx, aggregate_id)
         mid_id = _text(getattr(event, "mid_id", None)) or subject.get("mid_id")
-        if mid_id is None and event_type == "MidIdSequence.NumberTaken":
+        number_taken = event_type == "MidIdSequence.NumberTaken"
+        if mid_id is None and number_taken:
             mid_id = str(MidId(event.number))
         round_id = _text(getattr(event, "round_id", None)) or subject.get("round_id")
         # A device's events are its holder's, even a supplier's notice naming another institution;
@@ -101,7 +110,8 @@ class AuditHistory(Projection):
         institution = subject.get("institution") if aggregate_type in HELD_BY_SUBJECT else None
         institution = (
             institution
-            or (mid_id and self._holder(tx, mid_id, position))
+            # A number just taken has no holder yet: its MID-ID is issued by a later event.
+            or (mid_id and not number_taken and self._holder(tx, mid_id, position))
             or subject.get("institution")
             or _text(getattr(event, "institution", None))
         )
@@ -178,7 +188,9 @@ class AuditHistory(Projection):
     @staticmethod
     def _remembered(memory: dict[str, Any], key: str, value: Any) -> None:
         if len(memory) >= REMEMBERED:
-            memory.clear()
+            # Dicts keep insertion order: the first keys are the longest remembered.
+            for forgotten in list(islice(memory, REMEMBERED // 2)):
+                del memory[forgotten]
         memory[key] = value
 
 

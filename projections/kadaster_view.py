@@ -117,6 +117,8 @@ class KadasterView(Projection):
         # Oldest or newest first: replacement planning sorts on the installation date.
         "CREATE INDEX IF NOT EXISTS rm_devices_installed_on ON rm_devices (installed_on)",
         "CREATE INDEX IF NOT EXISTS rm_devices_modality_installed_on ON rm_devices (modality, installed_on)",
+        "CREATE INDEX IF NOT EXISTS rm_devices_province_installed_on "
+        "ON rm_devices (province, installed_on, sequence)",
         "CREATE TABLE IF NOT EXISTS rm_device_licences ("
         "device_id TEXT NOT NULL, licence_ref TEXT NOT NULL, valid_from TEXT NOT NULL, valid_until TEXT, "
         "legacy_number TEXT, source TEXT NOT NULL, command_id TEXT NOT NULL, recorded_at TEXT NOT NULL, "
@@ -154,6 +156,9 @@ class KadasterView(Projection):
             self.licence_recorded(tx, event, position)
         else:
             super().apply(tx, event, position)
+
+    def wants(self, event_type: str) -> bool:
+        return event_type == "Device.LicenceRecorded" or event_type in self._handlers
 
     # the institutions and MID-IDs the rows refer to
 

@@ -39,6 +39,8 @@ class MidIdRegister(Projection):
         "issued_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS rm_mid_ids_institution ON rm_mid_ids (institution, modality, status)",
         "CREATE INDEX IF NOT EXISTS rm_mid_ids_sequence ON rm_mid_ids (sequence)",
+        # A hospital's own MID-IDs, in the order they were issued, without sorting them all.
+        "CREATE INDEX IF NOT EXISTS rm_mid_ids_institution_sequence ON rm_mid_ids (institution, sequence)",
     )
 
     def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:

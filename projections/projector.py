@@ -48,6 +48,16 @@ class Projection:
         if handler is not None:
             handler(tx, event)
 
+    def wants(self, event_type: str) -> bool:
+        """Whether events of this class name (e.g. `Device.Linked`) change this read model.
+
+        Lets a rebuild skip decoding the rest. A projection that overrides `apply` is taken to
+        want every event unless it says otherwise here.
+        """
+        if type(self).apply is not Projection.apply:
+            return True
+        return event_type in self._handlers
+
     @property
     def _handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
         cached: dict[str, Callable[[Transaction, Any], None]] | None = self.__dict__.get("_cached")
@@ -199,10 +209,21 @@ class Projector:
             (projection.name, position, projection.version),
         )
 
+    def lowest_position(self) -> int:
+        """The position every projection has applied, in one query (a read model not yet tracked: 0)."""
+        names = [p.name for p in self.projections]
+        if not names:
+            return self.head()
+        with self.store.reading() as tx:
+            rows = tx.execute(
+                f"SELECT position FROM rm_positions WHERE name IN ({', '.join('?' for _ in names)})", names
+            ).all()
+        return min(int(row["position"]) for row in rows) if len(rows) == len(names) else 0
+
     def wait_until(self, position: int, timeout: float = 5.0) -> bool:
         """Read-your-writes: waits until every projection has applied `position`."""
         deadline = time.monotonic() + timeout
-        while min(self.position(p.name) for p in self.projections) < position:
+        while self.lowest_position() < position:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from eventsourcing.utils import resolve_topic
 
 from projections.projector import Projection, Projector
 from projections.store import Transaction
@@ -166,13 +167,24 @@ def rebuild(
     with store.transaction() as tx:
         shadow.create(tx)
 
+    wanted: dict[str, bool] = {}
+
+    def wants(topic: str) -> bool:
+        # By the class the topic resolves to, so renamed topics count as their class's name.
+        found = wanted.get(topic)
+        if found is None:
+            found = wanted[topic] = projection.wants(resolve_topic(topic).__qualname__)
+        return found
+
     def apply(tx: Transaction, start: int) -> tuple[int, int]:
         notifications = app.recorder.select_notifications(
             start=start, limit=batch_size, inclusive_of_start=False
         )
         target = shadow.transaction(tx)
         for notification in notifications:
-            projection.apply(target, app.mapper.to_domain_event(notification), notification.id)
+            # Events this read model ignores are not even decoded.
+            if wants(notification.topic):
+                projection.apply(target, app.mapper.to_domain_event(notification), notification.id)
         return (notifications[-1].id if notifications else start), len(notifications)
 
     position, events = 0, 0

@@ -242,6 +242,7 @@ class CommandProcessor:
                 said.append(("command_duplicate", {"command_id": item.command_id, "sender": sender}))
                 continue
             outcome = self._decide(uow, item, sender, said)
+            body, body_encoding = _encode_body(item.inbound.body)
             record = CommandRecord(
                 sender=sender,
                 command_id=item.record_key,
@@ -250,8 +251,8 @@ class CommandProcessor:
                 channel=item.inbound.channel,
                 stream_sequence=item.inbound.stream_sequence,
                 received_at=item.inbound.received_at.isoformat(),
-                body=_encode_body(item.inbound.body)[0],
-                body_encoding=_encode_body(item.inbound.body)[1],
+                body=body,
+                body_encoding=body_encoding,
                 outcome=outcome,
             )
             records.append(record)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import (
     JSONTranscoder,
@@ -76,8 +77,52 @@ class Register(Application[UUID]):
             # What was just committed is the newest state: the next batch needs no fast-forward.
             for aggregate in processing_event.aggregates.values():
                 cache.put(aggregate.id, aggregate)
-        self._take_snapshots(processing_event)
+        self._snapshot_when_due(processing_event)
         return recordings
+
+    def _snapshot_when_due(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """One snapshot per aggregate whose events crossed a multiple of its interval in this batch.
+
+        Taken from the state just recorded, which is in memory: the library's own way replays the
+        aggregate from the store once for every multiple crossed.
+        """
+        if self.snapshots is None or not self.snapshotting_intervals:
+            return
+        due: dict[UUID, Any] = {}
+        for event in processing_event.events:
+            aggregate: Any = processing_event.aggregates.get(event.originator_id)
+            if aggregate is None:
+                continue
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is not None and event.originator_version % interval == 0:
+                due[aggregate.id] = aggregate
+        for aggregate in due.values():
+            snapshot_class: Any = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+            self.snapshots.put([snapshot_class.take(aggregate)])
+
+    def load(self, kind: type[Aggregate], aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate as last recorded, or None if it does not exist; the caller copies before changing it.
+
+        Kinds that are never snapshotted are read from their events alone: the library would first
+        look for a snapshot, a second query for every aggregate a command finds missing.
+        """
+        repository = self.repository
+        cache = repository.cache
+        if cache is not None and kind not in self.snapshotting_intervals:
+            try:
+                cache.get(aggregate_id)
+            except KeyError:
+                aggregate: Any = project_aggregate(None, self.events.get(aggregate_id))
+                if aggregate is None:
+                    return None
+                cache.put(aggregate_id, aggregate)
+                # Others fast-forward what is cached in place; the caller gets a copy of its own.
+                return copy.deepcopy(aggregate)
+        try:
+            loaded: Any = repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return loaded
 
     def created(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, DomainEventProtocol[UUID]]:
         """The creation events of those aggregates that exist, in one query instead of one each."""

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, TypeVar
+from datetime import date, datetime
+from enum import Enum
+from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 
 from services.register import Register
 
 A = TypeVar("A", bound=Aggregate)
+
+_IMMUTABLE = (str, int, float, bool, bytes, type(None), UUID, datetime, date, Enum)
+
+
+def _copy(aggregate: Aggregate | None) -> Aggregate | None:
+    """A copy a command may change; one of immutable values only (a sequence, a MID-ID) shares them."""
+    if aggregate is None:
+        return None
+    state = aggregate.__dict__
+    if state.get("_pending_events") or not all(
+        isinstance(value, _IMMUTABLE) for key, value in state.items() if key != "_pending_events"
+    ):
+        return copy.deepcopy(aggregate)
+    twin = copy.copy(aggregate)
+    twin.__dict__["_pending_events"] = []
+    return twin
 
 
 class UnitOfWork:
@@ -30,8 +47,8 @@ class UnitOfWork:
     def get(self, kind: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self._working:
             if aggregate_id not in self._committed:
-                self._committed[aggregate_id] = self._load(aggregate_id)
-            self._working[aggregate_id] = copy.deepcopy(self._committed[aggregate_id])
+                self._committed[aggregate_id] = self.register.load(kind, aggregate_id)
+            self._working[aggregate_id] = _copy(self._committed[aggregate_id])
         found = self._working[aggregate_id]
         if found is not None and not isinstance(found, kind):
             raise TypeError(f"aggregate {aggregate_id} is a {type(found).__name__}, not {kind.__name__}")
@@ -39,13 +56,6 @@ class UnitOfWork:
 
     def add(self, aggregate: Aggregate) -> None:
         self._working[aggregate.id] = aggregate
-
-    def _load(self, aggregate_id: UUID) -> Aggregate | None:
-        try:
-            loaded: Any = self.register.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return loaded
 
     def commit_command(self) -> list[DomainEventProtocol[UUID]]:
         """Keeps the command's changes for the batch; returns the events it caused."""
