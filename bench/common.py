@@ -17,17 +17,52 @@ from adapters.nats_server import NatsServer, free_port
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+@dataclass(frozen=True)
+class Goal:
+    """A target on a figure: its `ratio` to the baseline, or its `value`, `at_least` or `at_most` a bound."""
+
+    on: str
+    bound: float
+    at_least: bool
+
+    def text(self, unit: str) -> str:
+        sign = ">=" if self.at_least else "<="
+        return f"{sign} {self.bound:g} x" if self.on == "ratio" else f"{sign} {self.bound:g} {unit}"
+
+    def shortfall(self, figure: Figure) -> float | None:
+        """By what factor the figure misses this goal; None when met (or not measurable)."""
+        actual = figure.ratio if self.on == "ratio" else figure.value
+        if actual is None or actual != actual:
+            return None
+        if self.at_least:
+            return None if actual >= self.bound else (self.bound / actual if actual > 0 else float("inf"))
+        return None if actual <= self.bound else (actual / self.bound if self.bound > 0 else float("inf"))
+
+
+def at_least(ratio: float) -> Goal:
+    return Goal("ratio", ratio, True)
+
+
+def at_most(ratio: float) -> Goal:
+    return Goal("ratio", ratio, False)
+
+
+def value_at_most(bound: float) -> Goal:
+    return Goal("value", bound, False)
+
+
 @dataclass
 class Figure:
-    """One line of the table: the kadaster's figure, its baseline, and the target on their ratio."""
+    """One line of the table: the kadaster's figure, its baseline, and the targets it is held to."""
 
     name: str
     unit: str
     value: float
     baseline: float | None = None
     baseline_name: str = ""
-    target: str = ""
+    goals: tuple[Goal, ...] = ()
     higher_is_better: bool = True
+    note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -36,17 +71,45 @@ class Figure:
             return None
         return self.value / self.baseline
 
+    @property
+    def target(self) -> str:
+        return " and ".join(goal.text(self.unit) for goal in self.goals)
+
+    @property
+    def met(self) -> bool | None:
+        """None: no target; otherwise whether every goal is met."""
+        if not self.goals:
+            return None
+        return all(goal.shortfall(self) is None for goal in self.goals)
+
+    @property
+    def verdict(self) -> str:
+        if self.met is None:
+            return ""
+        misses = [(miss, goal) for goal in self.goals if (miss := goal.shortfall(self)) is not None]
+        if not misses:
+            return "met"
+        worst, goal = max(misses, key=lambda pair: pair[0])
+        return f"missed, {worst:.2f} x {'short' if goal.at_least else 'over'}"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "unit": self.unit,
-            "value": round(self.value, 3),
-            "baseline": None if self.baseline is None else round(self.baseline, 3),
+            "value": _rounded(self.value),
+            "baseline": None if self.baseline is None else _rounded(self.baseline),
             "baseline_name": self.baseline_name,
             "ratio": None if self.ratio is None else round(self.ratio, 3),
             "target": self.target,
+            "met": self.met,
+            "verdict": self.verdict,
+            "note": self.note,
             **self.extra,
         }
+
+
+def _rounded(value: float) -> float | None:
+    return round(value, 3) if value == value else None
 
 
 def percentile(samples: list[float], p: float) -> float:
