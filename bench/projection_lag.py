@@ -100,7 +100,14 @@ async def measure(store_kind: str, rate: int, seconds: float) -> dict[str, Any]:
                     if time.monotonic() > deadline:
                         raise
                     await asyncio.sleep(0.2)
-            register = Register(env=event_store_env(database_url))
+            # The roles may still be creating the tables of a fresh store: wait for them.
+            while register is None:
+                try:
+                    register = Register(env=event_store_env(database_url))
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
             store = ReadModelStore(read_model_url)
             while True:
                 try:
