@@ -125,11 +125,12 @@ def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awai
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from adapters.runtime import ROLES, serve
+    from adapters.runtime import ROLES, freeze_startup_heap, serve
 
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
     roles = ROLES if args.command == "serve" else (args.command,)
+    freeze_startup_heap()
     try:
         clean = asyncio.run(serve(settings, roles))
     except (RuntimeError, TimeoutError, OSError) as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -258,6 +259,17 @@ def _redacted(url: str) -> str:
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
     return url
+
+
+def freeze_startup_heap() -> None:
+    """Keeps what start-up loaded (modules, schemas, the command catalogue) out of garbage collection.
+
+    It lives as long as the process, yet every full collection walks it again: on a 2-core machine
+    such a pass paused the service for 50 to 120 ms, and every request arriving meanwhile waited it
+    out. Called once per process, before the roles start.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def serve(

@@ -19,7 +19,7 @@ from nats.micro.request import Request
 
 from adapters.client import KadasterClient, KadasterError
 from adapters.config import load_settings
-from adapters.runtime import started
+from adapters.runtime import freeze_startup_heap, started
 from bench.common import Figure, at_most, database, nats_server, summary, value_at_most
 from bench.ingest import NaiveRecord
 from services.register import Register, event_store_env
@@ -114,6 +114,8 @@ async def measure(
     """`peer_seconds`: how long the naive peer is held at the rate (default `seconds`); its p99 is
     settled long before a minute, and the whole run must stay within ten minutes."""
     peer_seconds = seconds if peer_seconds is None else min(seconds, peer_seconds)
+    # As `kadaster serve` and every role do at start (the naive peer in this process gains as much).
+    freeze_startup_heap()
     with nats_server() as server, tempfile.TemporaryDirectory() as data_dir:
         with database(kind) as url:
             settings = load_settings(
