@@ -24,26 +24,11 @@ from typing import Any
 
 import nats
 
-from bench.common import POSTGRES_DSN, nats_server, summary
+from bench.common import POSTGRES_DSN, issue_envelope, nats_server, summary
 from projections.store import ReadModelStore
 from services.register import Register, event_store_env
 
 ROLES = ("ingest", "projector")
-
-
-def _envelope(i: int) -> tuple[str, bytes, str]:
-    institution = f"H{i % 50:03d}"
-    command_id = f"lag-{i}"
-    body = {
-        "specversion": "1.0",
-        "id": command_id,
-        "source": f"hospital/{institution}",
-        "type": "midid.issue",
-        "time": "2024-04-23T10:00:00Z",
-        "datacontenttype": "application/json",
-        "data": {"modality": "CT"},
-    }
-    return f"kadaster.cmd.hospital.{institution}.midid.issue", json.dumps(body).encode(), command_id
 
 
 def _lowest_position(store: ReadModelStore) -> int:
@@ -130,7 +115,7 @@ async def measure(store_kind: str, rate: int, seconds: float) -> dict[str, Any]:
             total = int(rate * seconds)
             began = time.monotonic()
             for i in range(total):
-                subject, body, command_id = _envelope(i)
+                subject, body, command_id = issue_envelope(i)
                 await js.publish(subject, body, headers={"Nats-Msg-Id": command_id})
                 wait = began + (i + 1) / rate - time.monotonic()
                 if wait > 0:
