@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from adapters.client import KadasterClient
-from adapters.nats_config import client_options, generate
+from adapters.nats_config import DEFAULT_SERVICES, client_options, generate
 from adapters.nats_server import NatsServer, free_port
 from adapters.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM, ensure_streams
 from services.register import Register, event_store_env
@@ -31,14 +31,10 @@ PARTIES = {
     "institutions": [*(f"H{i:03d}" for i in range(HOSPITALS)), "H099"],
     "suppliers": ["S001"],
     "authorities": ["fod", "fanc", "riziv", "vazg"],
-    "services": {
-        "kadaster": ["ingest", "projector", "relay"],
-        "kadaster-responder": ["rpc", "api"],
-        "ops": ["admin"],
-    },
+    "services": {**DEFAULT_SERVICES, "ops": ["admin"]},
 }
-ROLE_USERS = {"ingest": "kadaster", "projector": "kadaster", "relay": "kadaster"}
-ROLE_USERS.update(rpc="kadaster-responder", api="kadaster-responder")
+# Every role under its service user, as docker-compose.yml runs them.
+ROLE_USERS = {role: user for user, roles in DEFAULT_SERVICES.items() for role in roles}
 
 
 @dataclass

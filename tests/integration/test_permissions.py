@@ -24,6 +24,7 @@ from adapters.client import KadasterClient, QueryFailed
 from adapters.config import Settings
 from adapters.health import check_health
 from adapters.nats_config import (
+    DEFAULT_SERVICES,
     ROLE_PERMISSIONS,
     PartiesError,
     add_nats_config_command,
@@ -40,11 +41,7 @@ PARTIES = {
     "institutions": ["H001", "H002"],
     "suppliers": ["S001"],
     "authorities": ["fod", "fanc", "riziv", "vazg"],
-    "services": {
-        "kadaster": ["ingest", "projector", "relay"],
-        "kadaster-responder": ["rpc", "api"],
-        "ops": ["admin"],
-    },
+    "services": {**DEFAULT_SERVICES, "ops": ["admin"]},
 }
 REFUSED = 0.5  # seconds to wait for an answer that must not come
 
@@ -103,7 +100,7 @@ def write_parties(directory: Path, parties: dict[str, Any]) -> Path:
 
 
 # As docker-compose.yml runs the roles: rpc and api under a user of their own.
-COMPOSE_LAYOUT = {"kadaster": ["ingest", "projector", "relay"], "kadaster-responder": ["rpc", "api"]}
+COMPOSE_LAYOUT: dict[str, list[str]] = {user: list(roles) for user, roles in DEFAULT_SERVICES.items()}
 
 
 @asynccontextmanager
