@@ -21,15 +21,15 @@ from nats.js import JetStreamContext
 
 from adapters import metrics
 from adapters.config import Settings
-from adapters.gateway import CommandGateway
-from adapters.http_api import create_app, run_http
-from adapters.ingest import run_ingest
-from adapters.ledger_runner import run_ledger
-from adapters.nats_server import NatsServer
-from adapters.nats_service import KadasterService
-from adapters.relay import run_relay
+from adapters.http.api import create_app, run_http
+from adapters.ledger.runner import run_ledger
+from adapters.nats.gateway import CommandGateway
+from adapters.nats.ingest import run_ingest
+from adapters.nats.relay import run_relay
+from adapters.nats.server import NatsServer
+from adapters.nats.service import KadasterService
+from adapters.nats.streams import ensure_ingest_consumer, ensure_streams
 from adapters.round_queries import ROUND_QUERIES
-from adapters.streams import ensure_ingest_consumer, ensure_streams
 from projections.as_of import AsOfReadModels
 from projections.command_log import CommandLog
 from projections.mid_id_register import MidIdRegister

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from adapters.runtime import all_projections
+from adapters.bootstrap import all_projections
 from bench.common import Figure, at_least, database, issue_envelope
 from projections.projector import Projector
 from projections.store import ReadModelStore

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.nats_server import NatsServer, free_port
+from adapters.nats.server import NatsServer, free_port
 
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -191,7 +191,7 @@ def _reset_peak() -> None:
 
 def child(operation: str, events_url: str, read_model_url: str, data_dir: Path) -> dict[str, Any]:
     from adapters.config import load_settings
-    from adapters.ledger_runner import open_ledger
+    from adapters.ledger.runner import open_ledger
     from adapters.logging import configure_logging
     from projections.as_of import replay
     from projections.projector import Projector
@@ -201,7 +201,7 @@ def child(operation: str, events_url: str, read_model_url: str, data_dir: Path) 
 
     if operation in ("replay", "rebuild"):
         # Only these need the read models; the wiring that lists them takes a second to import.
-        from adapters.runtime import all_projections
+        from adapters.bootstrap import all_projections
 
     configure_logging("json", "error")
     register = Register(env=event_store_env(events_url))

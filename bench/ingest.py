@@ -12,9 +12,9 @@ from eventsourcing.domain import Aggregate, event
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from adapters.gateway import CommandGateway
-from adapters.ingest import handle_batch
-from adapters.streams import CMD_STREAM, INGEST_CONSUMER, ensure_ingest_consumer, ensure_streams
+from adapters.nats.gateway import CommandGateway
+from adapters.nats.ingest import handle_batch
+from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, ensure_ingest_consumer, ensure_streams
 from bench.common import Figure, at_least, database, issue_envelope, nats_server
 from services.processor import CommandProcessor
 from services.register import Register, event_store_env

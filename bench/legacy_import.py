@@ -51,7 +51,7 @@ def kadaster_command() -> list[str]:
     script = Path(sys.executable).with_name("kadaster")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from adapters.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from adapters.cli.main import main; sys.exit(main())"]
 
 
 @contextmanager

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
-from adapters.client import KadasterClient
+from adapters.bootstrap import all_projections, started
 from adapters.config import load_settings
-from adapters.nats_server import free_port
-from adapters.runtime import all_projections, started
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import free_port
 from bench.common import Figure, nats_server, summary, value_at_most
 from bench.fill import MODALITIES, PROVINCES, Shape, fill, institution
 from projections.projector import Projector

@@ -17,9 +17,9 @@ from nats.aio.client import Client as NATS
 from nats.micro import add_service
 from nats.micro.request import Request
 
-from adapters.client import KadasterClient, KadasterError
+from adapters.bootstrap import freeze_startup_heap, started
 from adapters.config import load_settings
-from adapters.runtime import freeze_startup_heap, started
+from adapters.nats.client import KadasterClient, KadasterError
 from bench.common import Figure, at_most, database, nats_server, summary, value_at_most
 from bench.ingest import NaiveRecord
 from services.register import Register, event_store_env

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.cli import build_parser
+from adapters.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from adapters.contract_docs import (
+from adapters.contract.docs import (
     ASYNCAPI_FILE,
     CONTRACT_DIR,
     ErrorCode,
@@ -20,7 +20,7 @@ from adapters.contract_docs import (
     json_schemas,
     write_contract,
 )
-from adapters.relay import event_message
+from adapters.nats.relay import event_message
 from projections.queries import QUERIES
 from services.commands import load_catalogue
 from services.envelope import Envelope

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from adapters.runtime import with_retries
+from adapters.bootstrap import with_retries
 
 
 def test_a_database_that_is_still_starting_is_waited_for() -> None:

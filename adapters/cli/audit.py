@@ -26,7 +26,7 @@ export`): its signature, and that today's log still has its root at its size (it
 
 
 def _settings() -> Settings:
-    from adapters.cli import settings_or_exit
+    from adapters.cli.common import settings_or_exit
 
     return settings_or_exit()
 
@@ -63,7 +63,7 @@ def _output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
 
 
 def _public_keys(args: argparse.Namespace, settings: Settings) -> list[Any]:
-    from adapters.ledger_keys import default_key_path, load_public_key
+    from adapters.ledger.keys import default_key_path, load_public_key
 
     if args.public_key:
         return [load_public_key(Path(path)) for path in args.public_key]
@@ -116,9 +116,9 @@ def _print_report(report: VerificationReport) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from adapters.ledger_keys import LedgerKeyError, signature_check
-    from adapters.ledger_runner import open_ledger
-    from adapters.progress import ProgressBar
+    from adapters.cli.progress import ProgressBar
+    from adapters.ledger.keys import LedgerKeyError, signature_check
+    from adapters.ledger.runner import open_ledger
 
     settings = _settings()
     try:
@@ -149,8 +149,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_advance(args: argparse.Namespace) -> int:
-    from adapters.ledger_keys import LedgerKeyError
-    from adapters.ledger_runner import open_ledger
+    from adapters.ledger.keys import LedgerKeyError
+    from adapters.ledger.runner import open_ledger
 
     settings = _settings()
     try:
@@ -176,7 +176,7 @@ def cmd_audit_advance(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
-    from adapters.ledger_store import SqlCheckpointStore
+    from adapters.ledger.store import SqlCheckpointStore
 
     settings = _settings()
     try:
@@ -196,7 +196,7 @@ def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_public_key(args: argparse.Namespace) -> int:
-    from adapters.ledger_keys import LedgerKeyError, default_key_path, load_public_key
+    from adapters.ledger.keys import LedgerKeyError, default_key_path, load_public_key
 
     settings = _settings()
     path = settings.ledger_key or default_key_path(settings.data_dir)
@@ -219,8 +219,8 @@ REPLAY_FILE = "kadaster.readmodels.db"
 
 
 def cmd_audit_replay(args: argparse.Namespace) -> int:
-    from adapters.progress import ProgressBar
-    from adapters.runtime import all_projections
+    from adapters.bootstrap import all_projections
+    from adapters.cli.progress import ProgressBar
     from projections.as_of import parse_as_of, replay
     from projections.store import ReadModelStore
 
@@ -273,8 +273,8 @@ def _history_filters(subject: str) -> dict[str, str]:
 
 
 def cmd_audit_history(args: argparse.Namespace) -> int:
-    from adapters.cli import print_table
-    from adapters.cli_read import HISTORY_COLUMNS
+    from adapters.cli.common import print_table
+    from adapters.cli.read import HISTORY_COLUMNS
     from projections.as_of import parse_as_of, replay
     from projections.audit_history import AuditHistory
     from projections.queries import MAX_PAGE, Queries, QueryError
@@ -400,8 +400,8 @@ def _as_of(args: argparse.Namespace) -> Any:
 
 
 def cmd_export_events(args: argparse.Namespace) -> int:
-    from adapters.exports import write_events_jsonl
-    from adapters.progress import ProgressBar
+    from adapters.cli.progress import ProgressBar
+    from adapters.files.exports import write_events_jsonl
 
     settings = _settings()
     try:
@@ -422,8 +422,8 @@ def cmd_export_events(args: argparse.Namespace) -> int:
 
 
 def cmd_export_kadaster(args: argparse.Namespace) -> int:
-    from adapters.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
-    from adapters.progress import ProgressBar
+    from adapters.cli.progress import ProgressBar
+    from adapters.files.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
 
     if args.format == "xlsx" and not args.out and sys.stdout.isatty():
         return _fail("an XLSX export goes to a file: add --out FILE.xlsx")

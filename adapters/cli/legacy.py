@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from eventsourcing.domain import EventSourcingError
 
-from adapters.progress import PhasedProgress
+from adapters.cli.progress import PhasedProgress
 from services.legacy_import import (
     COLUMNS,
     DEFAULT_BATCH_SIZE,
@@ -166,8 +166,8 @@ def _some(names: Sequence[str], shown: int = 10) -> str:
 
 
 def cmd_legacy_import(args: argparse.Namespace) -> int:
-    from adapters.cli import settings_or_exit
-    from adapters.runtime import open_register
+    from adapters.bootstrap import open_register
+    from adapters.cli.common import settings_or_exit
 
     settings = settings_or_exit()
     try:
@@ -261,8 +261,8 @@ def _write_letter_xlsx(path: Path, institution: str, header: list[str], rows: li
 
 
 def cmd_legacy_letters(args: argparse.Namespace) -> int:
-    from adapters.cli import settings_or_exit
-    from adapters.runtime import open_register
+    from adapters.bootstrap import open_register
+    from adapters.cli.common import settings_or_exit
 
     register = open_register(settings_or_exit())
     try:

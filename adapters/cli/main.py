@@ -7,11 +7,27 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from adapters.config import Settings, SettingsError, describe_settings, load_settings
+from adapters.bootstrap import ROLES, freeze_startup_heap, serve
+from adapters.cli.audit import add_audit_commands, add_export_commands
+from adapters.cli.common import (
+    add_client_options,
+    client_url,
+    emit,
+    print_outcome,
+    run_client,
+    settings_or_exit,
+)
+from adapters.cli.legacy import add_legacy_commands
+from adapters.cli.read import add_read_commands
+from adapters.cli.rounds import add_round_commands
+from adapters.config import describe_settings
+from adapters.contract.docs import add_contract_commands
+from adapters.http.health import check_health
 from adapters.logging import configure_logging
+from adapters.nats.accounts import add_nats_config_command
 
 DESCRIPTION = """\
 kadaster: the register of Belgium's heavy medical imaging devices (CT, PET, PET-CT, PET-MRI,
@@ -32,101 +48,10 @@ ROLE_HELP = {
 }
 
 
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        print(f"kadaster: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def client_url(args: argparse.Namespace, settings: Settings) -> str:
-    return str(args.nats_url or settings.nats_url or f"nats://127.0.0.1:{settings.embedded_nats_port}")
-
-
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    if not rows:
-        print("(nothing)")
-        return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-
-
-def emit(args: argparse.Namespace, answer: Any, columns: Sequence[str] | None = None) -> None:
-    if args.json or columns is None:
-        print(json.dumps(answer, indent=2, default=str))
-    elif isinstance(answer, dict) and "items" in answer:
-        print_table(answer["items"], columns)
-    else:
-        print_table([answer], columns)
-
-
-def print_outcome(args: argparse.Namespace, outcome: dict[str, Any]) -> int:
-    if args.json:
-        print(json.dumps(outcome, indent=2))
-    elif outcome.get("status") == "accepted":
-        details = ", ".join(f"{k}={v}" for k, v in (outcome.get("result") or {}).items())
-        print(f"accepted {outcome.get('command_id')}: {details}")
-    else:
-        print(f"rejected {outcome.get('command_id')}:")
-        for error in outcome.get("errors", []):
-            where = f" ({error['field']})" if error.get("field") else ""
-            print(f"  {error['code']}{where}: {error['message']}")
-    return 0 if outcome.get("status") == "accepted" else 1
-
-
-def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awaitable[int]]) -> int:
-    from adapters.client import KadasterClient, KadasterError, QueryFailed
-
-    settings = settings_or_exit()
-
-    extra: dict[str, Any] = {}
-    if getattr(args, "credentials", None):
-        from adapters.nats_config import client_options
-
-        with open(args.credentials, encoding="utf-8") as handle:
-            extra = client_options(json.load(handle), source)
-
-    async def main() -> int:
-        try:
-            client = await KadasterClient.connect(
-                client_url(args, settings),
-                source,
-                connect_timeout=3,
-                max_reconnect_attempts=2,
-                allow_reconnect=False,
-                **extra,
-            )
-        except Exception as error:
-            print(
-                f"kadaster: cannot reach NATS at {client_url(args, settings)}: {error}. "
-                "Is `kadaster serve` running? (--nats-url or KADASTER_NATS_URL)",
-                file=sys.stderr,
-            )
-            return 3
-        async with client:
-            try:
-                return await work(client)
-            except QueryFailed as error:
-                for e in error.errors:
-                    print(f"kadaster: {e.get('code')}: {e.get('message')}", file=sys.stderr)
-                return 1
-            except KadasterError as error:
-                print(f"kadaster: {error}", file=sys.stderr)
-                return 3
-
-    return asyncio.run(main())
-
-
 # commands
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from adapters.runtime import ROLES, freeze_startup_heap, serve
-
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
     roles = ROLES if args.command == "serve" else (args.command,)
@@ -218,8 +143,6 @@ def cmd_outcome(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     """Exit 0 when this role's dependencies answer: NATS, the event store, and its own endpoints."""
-    from adapters.health import check_health
-
     settings = settings_or_exit()
     problems = asyncio.run(check_health(settings, args.role, client_url(args, settings)))
     for problem in problems:
@@ -240,20 +163,6 @@ def cmd_config(args: argparse.Namespace) -> int:
             print(f"  {name} = {shown}")
         print("\nEnvironment variables:\n" + describe_settings())
     return 0
-
-
-def add_client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--nats-url",
-        help="NATS server of the running service (default: KADASTER_NATS_URL, "
-        "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)",
-    )
-    p.add_argument(
-        "--credentials",
-        default=os.environ.get("KADASTER_CREDENTIALS"),
-        help="credentials.json written by `kadaster nats-config` (default: KADASTER_CREDENTIALS)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -347,13 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("role", choices=[*ROLE_HELP, "serve"], help="the role to check")
     health.add_argument("--nats-url", help="NATS server (default: KADASTER_NATS_URL or the embedded one)")
     health.set_defaults(func=cmd_health)
-
-    from adapters.audit_cli import add_audit_commands, add_export_commands
-    from adapters.cli_read import add_read_commands
-    from adapters.cli_rounds import add_round_commands
-    from adapters.contract_docs import add_contract_commands
-    from adapters.legacy import add_legacy_commands
-    from adapters.nats_config import add_nats_config_command
 
     add_read_commands(sub)
     add_round_commands(sub)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.cli import add_client_options, emit, print_table, run_client, settings_or_exit
+from adapters.cli.common import add_client_options, emit, print_table, run_client, settings_or_exit
 
 DEVICE_COLUMNS = [
     "mid_id",
@@ -161,7 +161,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def _open_projector() -> tuple[Any, Any, Any]:
-    from adapters.runtime import all_projections, open_register
+    from adapters.bootstrap import all_projections, open_register
     from projections.projector import Projector
     from projections.store import ReadModelStore
 
@@ -173,7 +173,7 @@ def _open_projector() -> tuple[Any, Any, Any]:
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
-    from adapters.progress import ProgressBar
+    from adapters.cli.progress import ProgressBar
     from projections.rebuild import rebuild
 
     register, store, projector = _open_projector()
@@ -367,7 +367,7 @@ def add_read_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """These commands alone, e.g. `python -m adapters.cli_read devices list`."""
+    """These commands alone, e.g. `python -m adapters.cli.read devices list`."""
     from adapters.logging import configure_logging
 
     parser = argparse.ArgumentParser(prog="kadaster", description=__doc__)

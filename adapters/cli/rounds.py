@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from adapters.cli import emit, print_table, run_client, settings_or_exit
+from adapters.cli.common import emit, print_table, run_client, settings_or_exit
 
 RANKING_COLUMNS = ["rank", "region", "programme_figure", "filled", "fill_rate"]
 
@@ -100,7 +100,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Reads the event store itself: an auditor should not have to trust the running service."""
-    from adapters.runtime import open_register
+    from adapters.bootstrap import open_register
     from domain.errors import DomainError
     from services.rounds import verify_rounds
 
@@ -127,7 +127,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def add_round_commands(sub: Any) -> None:
-    from adapters.cli import add_client_options
+    from adapters.cli.common import add_client_options
 
     rounds = sub.add_parser(
         "rounds",

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from projections.queries import QuerySpec
     from services.commands import CommandSpec
 
-CONTRACT_DIR = Path(__file__).with_name("contract")
+CONTRACT_DIR = Path(__file__).parent
 ASYNCAPI_FILE = "asyncapi.yaml"
 SCHEMA_SUFFIX = ".schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -141,7 +141,7 @@ def _queries() -> list[QuerySpec]:
 
 def _rpc_command_type() -> str:
     """The command type the RPC endpoint answers, read from its subject (`kadaster.rpc.hospital.*.<type>`)."""
-    from adapters.nats_service import RPC_SUBJECT
+    from adapters.nats.service import RPC_SUBJECT
 
     return ".".join(RPC_SUBJECT.split(".")[4:])
 
@@ -157,7 +157,7 @@ def _relayed_aggregates() -> list[str]:
     from eventsourcing.domain import Aggregate
 
     import domain
-    from adapters.relay import NOT_RELAYED, event_subject
+    from adapters.nats.relay import NOT_RELAYED, event_subject
 
     names: set[str] = set()
     for module_info in pkgutil.iter_modules(domain.__path__):

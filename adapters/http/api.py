@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters import metrics
-from adapters.contract_docs import COMMON_QUERY_FILTERS, CONTRACT_VERSION, QueryErrors, query_filters_schema
+from adapters.contract.docs import COMMON_QUERY_FILTERS, CONTRACT_VERSION, QueryErrors, query_filters_schema
 from domain.errors import DomainError
 from domain.identifiers import Source
 from projections.queries import Queries, QueryError, QuerySpec

@@ -7,7 +7,7 @@ import asyncio
 import nats
 
 from adapters.config import Settings
-from adapters.streams import CMD_STREAM, EVT_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
+from adapters.nats.streams import CMD_STREAM, EVT_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
 
 
 async def check_health(settings: Settings, role: str, nats_url: str, timeout: float = 5.0) -> list[str]:
@@ -45,7 +45,7 @@ async def check_health(settings: Settings, role: str, nats_url: str, timeout: fl
 
 
 def _event_store_problems(settings: Settings) -> list[str]:
-    from adapters.runtime import open_register
+    from adapters.bootstrap import open_register
 
     try:
         register = open_register(settings)

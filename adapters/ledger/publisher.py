@@ -9,8 +9,8 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from adapters.ledger_store import SqlCheckpointStore
-from adapters.streams import EVT_STREAM
+from adapters.ledger.store import SqlCheckpointStore
+from adapters.nats.streams import EVT_STREAM
 from services.ledger import Checkpoint
 
 log = structlog.get_logger("kadaster.ledger")

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 from nats.js import JetStreamContext
 
-from adapters.checkpoint_publisher import last_published_tree_size, publish_new_checkpoints
 from adapters.config import Settings
-from adapters.ledger_keys import LedgerKeyError, load_or_create_signer
-from adapters.ledger_store import SqlCheckpointStore
+from adapters.ledger.keys import LedgerKeyError, load_or_create_signer
+from adapters.ledger.publisher import last_published_tree_size, publish_new_checkpoints
+from adapters.ledger.store import SqlCheckpointStore
 from services.ledger import Ledger
 from services.register import Register
 

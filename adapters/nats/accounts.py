@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.streams import CMD_STREAM, EVT_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
+from adapters.nats.streams import CMD_STREAM, EVT_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
 from domain.identifiers import AUTHORITIES, Source
 
 Role = Literal["ingest", "rpc", "projector", "relay", "api", "admin"]
@@ -166,7 +166,7 @@ def party_permissions(source: str) -> Permissions:
 
 
 _STREAMS = (CMD_STREAM, OUTCOME_STREAM, EVT_STREAM)
-# Every role ensures the streams and the ingest consumer at start (adapters.runtime.started).
+# Every role ensures the streams and the ingest consumer at start (adapters.bootstrap.started).
 _EVERY_ROLE = Permissions(
     publish=(
         "$JS.API.INFO",

@@ -16,8 +16,8 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 
 from adapters import metrics
-from adapters.gateway import CommandGateway
-from adapters.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
+from adapters.nats.gateway import CommandGateway
+from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
 from services.processor import STREAM, Handled, Inbound
 
 log = structlog.get_logger("kadaster.ingest")

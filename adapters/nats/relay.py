@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from adapters import metrics
-from adapters.streams import EVT_STREAM
+from adapters.nats.streams import EVT_STREAM
 from services.register import Register
 
 log = structlog.get_logger("kadaster.relay")

@@ -15,7 +15,7 @@ from nats.micro.request import Request
 from nats.micro.service import Service
 
 from adapters import metrics
-from adapters.gateway import CommandGateway
+from adapters.nats.gateway import CommandGateway
 from projections.queries import Queries, QueryError
 from services.processor import RPC, Inbound
 

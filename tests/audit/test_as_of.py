@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from eventsourcing.application import project_aggregate
 
-from adapters.audit_cli import add_audit_commands
+from adapters.bootstrap import all_projections
+from adapters.cli.audit import add_audit_commands
 from adapters.round_queries import ROUND_QUERIES
-from adapters.runtime import all_projections
 from domain.device import device_id
 from projections.as_of import AsOfReadModels, parse_as_of, replay
 from projections.projector import Projector

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from adapters.exports import (
+from adapters.files.exports import (
     KADASTER_COLUMNS,
     event_records,
     json_safe,
@@ -123,7 +123,7 @@ def test_a_csv_export_has_the_same_columns_and_a_row_per_device(sender: Sender, 
 def test_the_kadaster_export_has_the_rows_the_devices_query_answers(
     sender: Sender, register: Register, tmp_path: Path
 ) -> None:
-    from adapters.runtime import all_projections
+    from adapters.bootstrap import all_projections
     from projections.projector import Projector
     from projections.queries import Queries
     from projections.store import ReadModelStore

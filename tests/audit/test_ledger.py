@@ -17,14 +17,14 @@ import pytest
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresDatastore
 
-from adapters.audit_cli import add_audit_commands
-from adapters.ledger_keys import (
+from adapters.cli.audit import add_audit_commands
+from adapters.ledger.keys import (
     LedgerKeyError,
     LedgerSigner,
     load_or_create_signer,
     signature_check,
 )
-from adapters.ledger_store import SqlCheckpointStore
+from adapters.ledger.store import SqlCheckpointStore
 from services.ledger import (
     EMPTY_ROOT,
     Checkpoint,
@@ -495,12 +495,12 @@ async def test_the_ledger_loop_publishes_signed_checkpoints_on_nats(
     import nats
     from nats.js.errors import NotFoundError
 
-    from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT
     from adapters.config import load_settings
-    from adapters.ledger_keys import load_public_key
-    from adapters.ledger_runner import run_ledger
-    from adapters.nats_server import NatsServer, free_port
-    from adapters.streams import EVT_STREAM, ensure_streams
+    from adapters.ledger.keys import load_public_key
+    from adapters.ledger.publisher import CHECKPOINT_SUBJECT
+    from adapters.ledger.runner import run_ledger
+    from adapters.nats.server import NatsServer, free_port
+    from adapters.nats.streams import EVT_STREAM, ensure_streams
 
     populate(sender, 3)
     server = NatsServer(store_dir=tmp_path / "nats", port=free_port(), sync_always=False)

@@ -16,12 +16,12 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT
-from adapters.client import KadasterClient
+from adapters.bootstrap import ROLES, Running, started
 from adapters.config import Settings, load_settings
-from adapters.nats_server import NatsServer, free_port
-from adapters.runtime import ROLES, Running, started
-from adapters.streams import EVT_STREAM
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer, free_port
+from adapters.nats.streams import EVT_STREAM
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from adapters.client import KadasterClient
-from adapters.nats_config import DEFAULT_SERVICES, client_options, generate
-from adapters.nats_server import NatsServer, free_port
-from adapters.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM, ensure_streams
+from adapters.nats.accounts import DEFAULT_SERVICES, client_options, generate
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer, free_port
+from adapters.nats.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM, ensure_streams
 from services.register import Register, event_store_env
 from tests.integration.conftest import ServiceProcess, domain_event_count, process_env, wait_for_service
 

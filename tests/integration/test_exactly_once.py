@@ -10,10 +10,10 @@ from pathlib import Path
 import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from adapters.client import KadasterClient
-from adapters.nats_server import NatsServer
-from adapters.runtime import ROLES, started
-from adapters.streams import EVT_STREAM, OUTCOME_STREAM
+from adapters.bootstrap import ROLES, started
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer
+from adapters.nats.streams import EVT_STREAM, OUTCOME_STREAM
 from services.register import Register, event_store_env
 from tests.integration.conftest import (
     ServiceProcess,

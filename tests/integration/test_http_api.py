@@ -11,10 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from adapters.client import KadasterClient
-from adapters.http_api import create_app, run_http
-from adapters.nats_server import free_port
-from adapters.runtime import Running
+from adapters.bootstrap import Running
+from adapters.http.api import create_app, run_http
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import free_port
 from projections.queries import QUERIES
 
 

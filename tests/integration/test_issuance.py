@@ -8,8 +8,8 @@ import json
 import nats
 import pytest
 
-from adapters.client import KadasterClient, QueryFailed
-from adapters.runtime import Running
+from adapters.bootstrap import Running
+from adapters.nats.client import KadasterClient, QueryFailed
 
 
 async def test_a_hospital_gets_a_mid_id_in_real_time(h001: KadasterClient) -> None:

@@ -6,8 +6,8 @@ import asyncio
 import random
 from pathlib import Path
 
-from adapters.client import KadasterClient
-from adapters.nats_server import NatsServer
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer
 from services.register import Register, event_store_env
 from tests.integration.conftest import ServiceProcess, process_env, wait_for_service
 

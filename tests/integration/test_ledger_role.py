@@ -8,12 +8,12 @@ from pathlib import Path
 
 from nats.js.errors import NotFoundError
 
-from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT
-from adapters.client import KadasterClient
-from adapters.ledger_keys import load_public_key
-from adapters.nats_server import NatsServer
-from adapters.runtime import ROLES, started
-from adapters.streams import EVT_STREAM
+from adapters.bootstrap import ROLES, started
+from adapters.ledger.keys import load_public_key
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer
+from adapters.nats.streams import EVT_STREAM
 from services.ledger import Checkpoint
 from tests.integration.conftest import service_settings
 

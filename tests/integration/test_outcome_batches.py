@@ -11,9 +11,9 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
-from adapters.ingest import Outcome, publish_atomically
-from adapters.nats_server import NatsServer
-from adapters.streams import OUTCOME_STREAM, ensure_streams
+from adapters.nats.ingest import Outcome, publish_atomically
+from adapters.nats.server import NatsServer
+from adapters.nats.streams import OUTCOME_STREAM, ensure_streams
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from adapters.client import KadasterClient, QueryFailed
+from adapters.bootstrap import ROLES, started
 from adapters.config import Settings
-from adapters.health import check_health
-from adapters.nats_config import (
+from adapters.http.health import check_health
+from adapters.nats.accounts import (
     DEFAULT_SERVICES,
     ROLE_PERMISSIONS,
     PartiesError,
@@ -32,9 +32,9 @@ from adapters.nats_config import (
     client_options,
     generate,
 )
-from adapters.nats_server import NatsServer, free_port, nats_server_binary
-from adapters.runtime import ROLES, started
-from adapters.streams import CMD_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
+from adapters.nats.client import KadasterClient, QueryFailed
+from adapters.nats.server import NatsServer, free_port, nats_server_binary
+from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
 from tests.integration.conftest import service_settings
 
 PARTIES = {

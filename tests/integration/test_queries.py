@@ -12,10 +12,10 @@ import httpx
 import pytest
 import structlog
 
-from adapters.cli_read import add_read_commands
-from adapters.client import KadasterClient, QueryFailed
-from adapters.http_api import create_app
-from adapters.runtime import Running
+from adapters.bootstrap import Running
+from adapters.cli.read import add_read_commands
+from adapters.http.api import create_app
+from adapters.nats.client import KadasterClient, QueryFailed
 from tests.projections import scenario
 from tests.projections.scenario import BACKFILLED_H001, CT_H001, CT_H002, PETCT_H002, ROUND
 

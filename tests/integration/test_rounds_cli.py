@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from adapters.runtime import Running
+from adapters.bootstrap import Running
 from tests.conftest import SHARED_DATA
 
 DATA = SHARED_DATA

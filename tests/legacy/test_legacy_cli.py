@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from adapters.legacy import read_legacy_file
+from adapters.cli.legacy import read_legacy_file
 from domain.identifiers import MidId
 from services.register import Register, event_store_env
 

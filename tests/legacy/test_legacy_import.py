@@ -16,8 +16,8 @@ import pytest
 import structlog.testing
 from eventsourcing.utils import get_topic
 
-from adapters.legacy import add_legacy_commands, import_legacy_file, read_legacy_file, read_rows
-from adapters.progress import PhasedProgress
+from adapters.cli.legacy import add_legacy_commands, import_legacy_file, read_legacy_file, read_rows
+from adapters.cli.progress import PhasedProgress
 from domain.command_record import CommandRecord
 from domain.device import Device, device_id
 from domain.fanc import LegacyFancNumber, legacy_number_id

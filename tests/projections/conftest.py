@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.runtime import all_projections
+from adapters.bootstrap import all_projections
 from projections.projector import Projector
 from projections.queries import Queries
 from projections.store import ReadModelStore

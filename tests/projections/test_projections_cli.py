@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from adapters.cli_read import add_read_commands
-from adapters.runtime import all_projections
+from adapters.bootstrap import all_projections
+from adapters.cli.read import add_read_commands
 from projections.projector import Projector
 from projections.queries import Queries
 from projections.store import ReadModelStore

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.runtime import all_projections
+from adapters.bootstrap import all_projections
 from domain.identifiers import MidId
 from projections.projector import Projection, Projector
 from projections.queries import Queries

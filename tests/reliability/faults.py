@@ -20,9 +20,9 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from adapters.nats_server import NatsServer, free_port
-from adapters.runtime import all_projections
-from adapters.streams import EVT_STREAM, OUTCOME_STREAM
+from adapters.bootstrap import all_projections
+from adapters.nats.server import NatsServer, free_port
+from adapters.nats.streams import EVT_STREAM, OUTCOME_STREAM
 from projections.projector import Projector
 from projections.store import ReadModelStore
 from services.register import Register, event_store_env

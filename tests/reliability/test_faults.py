@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.nats_server import NatsServer, free_port
-from adapters.runtime import started
+from adapters.bootstrap import started
+from adapters.nats.server import NatsServer, free_port
 from projections.store import ReadModelStore
 from tests.integration.conftest import service_settings
 from tests.reliability.faults import Report, Sent, check, publish, scenario, stream_bodies

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.relay import NOT_RELAYED, event_message
-from adapters.runtime import all_projections
+from adapters.bootstrap import all_projections
+from adapters.nats.relay import NOT_RELAYED, event_message
 from domain.command_record import command_record_id
 from domain.identifiers import MidId
 from projections.projector import Projector

@@ -16,8 +16,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.schemas import APIOperation
 
-from adapters.http_api import create_app
-from adapters.runtime import open_read_side
+from adapters.bootstrap import open_read_side
+from adapters.http.api import create_app
 from services.register import Register, event_store_env
 from tests.conftest import POSTGRES_DSN, Sender
 from tests.integration.conftest import service_settings
