@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlparse
 
 import nats
 import structlog
@@ -31,7 +34,11 @@ from adapters.nats.service import KadasterService
 from adapters.nats.streams import ensure_ingest_consumer, ensure_streams
 from adapters.round_queries import ROUND_QUERIES
 from projections.as_of import AsOfReadModels
+from projections.audit_history import AuditHistory
+from projections.capacity import Capacity
 from projections.command_log import CommandLog
+from projections.discrepancies import Discrepancies
+from projections.kadaster_view import KadasterView
 from projections.mid_id_register import MidIdRegister
 from projections.projector import Projection, Projector
 from projections.queries import Queries
@@ -46,18 +53,30 @@ ROLES = ("ingest", "rpc", "projector", "relay", "api")
 
 
 def all_projections() -> list[Projection]:
-    from projections.audit_history import AuditHistory
-    from projections.capacity import Capacity
-    from projections.discrepancies import Discrepancies
-    from projections.kadaster_view import KadasterView
-
     return [MidIdRegister(), CommandLog(), KadasterView(), AuditHistory(), Discrepancies(), Capacity()]
 
 
-def open_register(settings: Settings) -> Register:
-    if settings.event_store_url.startswith("sqlite:///"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Register(env=event_store_env(settings.event_store_url))
+class NoEventStore(Exception):
+    """The configured SQLite event store is not there, and the caller must not create an empty one."""
+
+
+def open_register(settings: Settings, create: bool = True) -> Register:
+    """The register on the configured event store; `create=False` refuses a SQLite file that is not there."""
+    url = settings.event_store_url
+    if url.startswith("sqlite:///"):
+        if create:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        elif not Path(url.removeprefix("sqlite:///")).exists():
+            raise NoEventStore(f"no event store at {url.removeprefix('sqlite:///')} (KADASTER_DATABASE_URL)")
+    return Register(env=event_store_env(url))
+
+
+def open_projector_for_maintenance(settings: Settings) -> tuple[Register, ReadModelStore, Projector]:
+    """The register, the live read models and a projector over all of them that reports an outdated
+    read model (status) or rebuilds it beside the live one (rebuild), never resets it."""
+    register = open_register(settings)
+    store = ReadModelStore(settings.read_model_url)
+    return register, store, Projector(register, store, all_projections(), reset_outdated=False)
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:
@@ -253,8 +272,6 @@ async def drain(nc: NATS) -> None:
 
 
 def _redacted(url: str) -> str:
-    from urllib.parse import urlparse
-
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
@@ -276,7 +293,6 @@ async def serve(
     settings: Settings, roles: Iterable[str], on_ready: Callable[[Running], None] | None = None
 ) -> bool:
     """Runs until SIGINT or SIGTERM (True), or until a role fails (False)."""
-    import signal
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
@@ -106,12 +109,7 @@ def command(
 
 def load_catalogue() -> dict[str, CommandSpec]:
     """Imports every command module so the catalogue is complete."""
-    import importlib
-    import pkgutil
-
-    import services
-
-    for module in pkgutil.iter_modules(services.__path__):
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name.startswith("cmd_"):
             importlib.import_module(f"services.{module.name}")
     return CATALOGUE

@@ -1,4 +1,4 @@
-"""The layers' imports point inward: domain <- services <- projections <- adapters."""
+"""The layers' imports point inward (domain <- services <- projections, adapters), without cycles."""
 
 from __future__ import annotations
 
@@ -64,3 +64,133 @@ def test_every_module_says_what_it_is_for() -> None:
             if not ast.get_docstring(ast.parse(path.read_text())):
                 missing.append(str(path.relative_to(ROOT)))
     assert missing == []
+
+
+PACKAGES = ("domain", "services", "projections", "adapters")
+DRIVING = ("adapters.cli", "adapters.http", "adapters.bootstrap")
+MAX_LINES = 700
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def source_modules() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def project_imports(path: Path, known: set[str]) -> list[tuple[str, bool]]:
+    """Every project module the file imports, anywhere in it, and whether that import sits in a function."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    local = {
+        id(node)
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+    }
+    found: list[tuple[str, bool]] = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in known else node.module
+                for alias in node.names
+            ]
+        for name in names:
+            if name.split(".")[0] in PACKAGES:
+                found.append((name, id(node) in local))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = source_modules()
+    known = set(modules)
+    return {
+        name: {target for target, _ in project_imports(path, known) if target in known}
+        for name, path in modules.items()
+    }
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module, or one that imports itself (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in graph.get(node, ()):
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back_through_others_not_even_inside_a_function() -> None:
+    assert import_cycles(import_graph()) == []
+
+
+def test_project_modules_are_imported_at_the_top_of_a_module_never_inside_a_function() -> None:
+    modules = source_modules()
+    offences = [
+        f"{name} imports {target} inside a function"
+        for name, path in modules.items()
+        for target, in_function in project_imports(path, set(modules))
+        if in_function
+    ]
+    assert offences == []
+
+
+def test_driven_adapters_never_import_the_console_the_http_edge_or_the_wiring() -> None:
+    offences = [
+        f"{name} imports {target}"
+        for name, targets in import_graph().items()
+        if name.startswith("adapters.") and not name.startswith(DRIVING)
+        for target in targets
+        if target.startswith(DRIVING)
+    ]
+    assert offences == []
+
+
+def test_the_wiring_never_imports_the_console() -> None:
+    assert [t for t in import_graph()["adapters.bootstrap"] if t.startswith("adapters.cli")] == []
+
+
+def test_no_source_module_is_longer_than_700_lines() -> None:
+    long = {
+        name: n
+        for name, path in source_modules().items()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

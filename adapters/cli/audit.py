@@ -11,9 +11,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
+from pydantic import ValidationError
+
+from adapters.bootstrap import NoEventStore, all_projections, open_register
+from adapters.cli.common import print_table, settings_or_exit
+from adapters.cli.progress import ProgressBar
+from adapters.cli.read import HISTORY_COLUMNS
+from adapters.files.exports import kadaster_rows, write_events_jsonl, write_kadaster_csv, write_kadaster_xlsx
+from adapters.ledger.keys import LedgerKeyError, default_key_path, load_public_key, signature_check
+from adapters.ledger.runner import open_ledger
+from adapters.ledger.store import SqlCheckpointStore
+from domain.errors import DomainError
+from domain.identifiers import MidId
+from projections.as_of import parse_as_of, replay
+from projections.audit_history import AuditHistory
+from projections.queries import MAX_PAGE, Queries, QueryError
+from projections.store import ReadModelStore
+from services.ledger import Checkpoint
+
 if TYPE_CHECKING:
     from adapters.config import Settings
-    from services.ledger import Checkpoint, VerificationReport
+    from services.ledger import VerificationReport
     from services.register import Register
 
 VERIFY_HELP = """\
@@ -26,8 +44,6 @@ export`): its signature, and that today's log still has its root at its size (it
 
 
 def _settings() -> Settings:
-    from adapters.cli.common import settings_or_exit
-
     return settings_or_exit()
 
 
@@ -41,13 +57,11 @@ class _Unavailable(Exception):
 
 
 def _open_register(settings: Settings) -> Register:
-    from services.register import Register, event_store_env
-
-    url = settings.event_store_url
     # Opening a SQLite file that is not there would create an empty register and verify it.
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise _Unavailable(f"no event store at {url.removeprefix('sqlite:///')} (KADASTER_DATABASE_URL)")
-    return Register(env=event_store_env(url))
+    try:
+        return open_register(settings, create=False)
+    except NoEventStore as error:
+        raise _Unavailable(str(error)) from None
 
 
 @contextlib.contextmanager
@@ -63,8 +77,6 @@ def _output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
 
 
 def _public_keys(args: argparse.Namespace, settings: Settings) -> list[Any]:
-    from adapters.ledger.keys import default_key_path, load_public_key
-
     if args.public_key:
         return [load_public_key(Path(path)) for path in args.public_key]
     configured = settings.ledger_key or default_key_path(settings.data_dir)
@@ -72,10 +84,6 @@ def _public_keys(args: argparse.Namespace, settings: Settings) -> list[Any]:
 
 
 def _kept_checkpoints(path: str) -> list[Checkpoint]:
-    from pydantic import ValidationError
-
-    from services.ledger import Checkpoint
-
     kept = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -116,10 +124,6 @@ def _print_report(report: VerificationReport) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from adapters.cli.progress import ProgressBar
-    from adapters.ledger.keys import LedgerKeyError, signature_check
-    from adapters.ledger.runner import open_ledger
-
     settings = _settings()
     try:
         keys = _public_keys(args, settings)
@@ -149,9 +153,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_advance(args: argparse.Namespace) -> int:
-    from adapters.ledger.keys import LedgerKeyError
-    from adapters.ledger.runner import open_ledger
-
     settings = _settings()
     try:
         register = _open_register(settings)
@@ -176,8 +177,6 @@ def cmd_audit_advance(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
-    from adapters.ledger.store import SqlCheckpointStore
-
     settings = _settings()
     try:
         register = _open_register(settings)
@@ -196,8 +195,6 @@ def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_public_key(args: argparse.Namespace) -> int:
-    from adapters.ledger.keys import LedgerKeyError, default_key_path, load_public_key
-
     settings = _settings()
     path = settings.ledger_key or default_key_path(settings.data_dir)
     if not path.exists():
@@ -219,11 +216,6 @@ REPLAY_FILE = "kadaster.readmodels.db"
 
 
 def cmd_audit_replay(args: argparse.Namespace) -> int:
-    from adapters.bootstrap import all_projections
-    from adapters.cli.progress import ProgressBar
-    from projections.as_of import parse_as_of, replay
-    from projections.store import ReadModelStore
-
     settings = _settings()
     try:
         until = parse_as_of(args.until)
@@ -261,8 +253,6 @@ def cmd_audit_replay(args: argparse.Namespace) -> int:
 
 def _history_filters(subject: str) -> dict[str, str]:
     """A MID-ID (in any accepted spelling) or else a round id."""
-    from domain.errors import DomainError
-    from domain.identifiers import MidId
 
     if subject.strip().upper().startswith("MID"):
         try:
@@ -273,13 +263,6 @@ def _history_filters(subject: str) -> dict[str, str]:
 
 
 def cmd_audit_history(args: argparse.Namespace) -> int:
-    from adapters.cli.common import print_table
-    from adapters.cli.read import HISTORY_COLUMNS
-    from projections.as_of import parse_as_of, replay
-    from projections.audit_history import AuditHistory
-    from projections.queries import MAX_PAGE, Queries, QueryError
-    from projections.store import ReadModelStore
-
     settings = _settings()
     try:
         filters: dict[str, Any] = _history_filters(args.subject)
@@ -394,15 +377,10 @@ def add_audit_commands(sub: Any) -> None:
 
 
 def _as_of(args: argparse.Namespace) -> Any:
-    from projections.as_of import parse_as_of
-
     return parse_as_of(args.as_of) if args.as_of else None
 
 
 def cmd_export_events(args: argparse.Namespace) -> int:
-    from adapters.cli.progress import ProgressBar
-    from adapters.files.exports import write_events_jsonl
-
     settings = _settings()
     try:
         as_of = _as_of(args)
@@ -422,9 +400,6 @@ def cmd_export_events(args: argparse.Namespace) -> int:
 
 
 def cmd_export_kadaster(args: argparse.Namespace) -> int:
-    from adapters.cli.progress import ProgressBar
-    from adapters.files.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
-
     if args.format == "xlsx" and not args.out and sys.stdout.isatty():
         return _fail("an XLSX export goes to a file: add --out FILE.xlsx")
     settings = _settings()

@@ -8,6 +8,7 @@ import io
 import json
 import sys
 import textwrap
+import zipfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, TextIO
 
 from eventsourcing.domain import EventSourcingError
 
+from adapters.bootstrap import open_register
+from adapters.cli.common import settings_or_exit
 from adapters.cli.progress import PhasedProgress
 from services.legacy_import import (
     COLUMNS,
@@ -69,8 +72,6 @@ def _read_csv(data: bytes) -> Rows:
 
 
 def _read_xlsx(path: Path) -> Rows:
-    import zipfile
-
     from openpyxl import load_workbook
 
     try:
@@ -166,9 +167,6 @@ def _some(names: Sequence[str], shown: int = 10) -> str:
 
 
 def cmd_legacy_import(args: argparse.Namespace) -> int:
-    from adapters.bootstrap import open_register
-    from adapters.cli.common import settings_or_exit
-
     settings = settings_or_exit()
     try:
         legacy = read_legacy_file(Path(args.file))
@@ -261,9 +259,6 @@ def _write_letter_xlsx(path: Path, institution: str, header: list[str], rows: li
 
 
 def cmd_legacy_letters(args: argparse.Namespace) -> int:
-    from adapters.bootstrap import open_register
-    from adapters.cli.common import settings_or_exit
-
     register = open_register(settings_or_exit())
     try:
         lines = legacy_letters(register)

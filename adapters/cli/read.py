@@ -8,7 +8,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.bootstrap import open_projector_for_maintenance
 from adapters.cli.common import add_client_options, emit, print_table, run_client, settings_or_exit
+from adapters.cli.progress import ProgressBar
+from adapters.logging import configure_logging
+from projections.projector import Projector
+from projections.rebuild import rebuild, status
+from projections.store import ReadModelStore
+from services.register import Register
 
 DEVICE_COLUMNS = [
     "mid_id",
@@ -160,22 +167,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 # the read models themselves, in this process
 
 
-def _open_projector() -> tuple[Any, Any, Any]:
-    from adapters.bootstrap import all_projections, open_register
-    from projections.projector import Projector
-    from projections.store import ReadModelStore
-
-    settings = settings_or_exit()
-    register = open_register(settings)
-    store = ReadModelStore(settings.read_model_url)
-    # An outdated read model is reported (status) or rebuilt beside the live one (rebuild), never reset here.
-    return register, store, Projector(register, store, all_projections(), reset_outdated=False)
+def _open_projector() -> tuple[Register, ReadModelStore, Projector]:
+    return open_projector_for_maintenance(settings_or_exit())
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
-    from adapters.cli.progress import ProgressBar
-    from projections.rebuild import rebuild
-
     register, store, projector = _open_projector()
     try:
         names = [args.name] if args.name else [p.name for p in projector.projections]
@@ -206,8 +202,6 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_projections_status(args: argparse.Namespace) -> int:
-    from projections.rebuild import status
-
     register, store, projector = _open_projector()
     try:
         items = status(projector)
@@ -368,7 +362,6 @@ def add_read_commands(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """These commands alone, e.g. `python -m adapters.cli.read devices list`."""
-    from adapters.logging import configure_logging
 
     parser = argparse.ArgumentParser(prog="kadaster", description=__doc__)
     add_read_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))

@@ -7,14 +7,15 @@ import json
 import sys
 from typing import Any
 
-from adapters.cli.common import emit, print_table, run_client, settings_or_exit
+from adapters.bootstrap import open_register
+from adapters.cli.common import add_client_options, emit, print_table, run_client, settings_or_exit
+from domain.errors import DomainError
+from services.rounds import series_commands, verify_rounds
 
 RANKING_COLUMNS = ["rank", "region", "programme_figure", "filled", "fill_rate"]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from services.rounds import series_commands
-
     try:
         with open(args.file, encoding="utf-8") as handle:
             document = json.load(handle)
@@ -100,9 +101,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Reads the event store itself: an auditor should not have to trust the running service."""
-    from adapters.bootstrap import open_register
-    from domain.errors import DomainError
-    from services.rounds import verify_rounds
 
     register = open_register(settings_or_exit())
     try:
@@ -127,8 +125,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def add_round_commands(sub: Any) -> None:
-    from adapters.cli.common import add_client_options
-
     rounds = sub.add_parser(
         "rounds",
         help="allocation rounds: import a series, rankings, decisions, verification",

@@ -15,12 +15,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, Field
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
+import domain
+from adapters.config import Settings
+from adapters.nats.relay import NOT_RELAYED, event_subject
+from adapters.nats.service import RPC_SUBJECT
 from domain.identifiers import AUTHORITIES, MidId
+from projections.queries import QUERIES
 from services import envelope
+from services.commands import load_catalogue
 from services.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -128,36 +135,25 @@ class ContractJsonSchema(GenerateJsonSchema):
 
 
 def _catalogue() -> dict[str, CommandSpec]:
-    from services.commands import load_catalogue
-
     return dict(sorted(load_catalogue().items()))
 
 
 def _queries() -> list[QuerySpec]:
-    from projections.queries import QUERIES
-
     return sorted(QUERIES, key=lambda spec: spec.name)
 
 
 def _rpc_command_type() -> str:
     """The command type the RPC endpoint answers, read from its subject (`kadaster.rpc.hospital.*.<type>`)."""
-    from adapters.nats.service import RPC_SUBJECT
 
     return ".".join(RPC_SUBJECT.split(".")[4:])
 
 
 def _embedded_nats_host() -> str:
-    from adapters.config import Settings
-
     return f"127.0.0.1:{Settings.model_fields['embedded_nats_port'].default}"
 
 
 def _relayed_aggregates() -> list[str]:
     """Aggregate names as they appear in `kadaster.evt.<aggregate>.<event>` subjects."""
-    from eventsourcing.domain import Aggregate
-
-    import domain
-    from adapters.nats.relay import NOT_RELAYED, event_subject
 
     names: set[str] = set()
     for module_info in pkgutil.iter_modules(domain.__path__):

@@ -6,6 +6,7 @@ import asyncio
 
 import nats
 
+from adapters.bootstrap import open_register
 from adapters.config import Settings
 from adapters.nats.streams import CMD_STREAM, EVT_STREAM, INGEST_CONSUMER, OUTCOME_STREAM
 
@@ -45,8 +46,6 @@ async def check_health(settings: Settings, role: str, nats_url: str, timeout: fl
 
 
 def _event_store_problems(settings: Settings) -> list[str]:
-    from adapters.bootstrap import open_register
-
     try:
         register = open_register(settings)
     except Exception as error:
