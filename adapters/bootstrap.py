@@ -28,6 +28,7 @@ from adapters.http.api import create_app, run_http
 from adapters.ledger.runner import run_ledger
 from adapters.nats.gateway import CommandGateway
 from adapters.nats.ingest import run_ingest
+from adapters.nats.outcomes import OutcomePublisher
 from adapters.nats.relay import run_relay
 from adapters.nats.server import NatsServer
 from adapters.nats.service import KadasterService
@@ -214,7 +215,11 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
                 running.tasks.append(asyncio.create_task(projector_loop(projector, stop)))
         if "ingest" in roles:
             assert gateway is not None
-            running.tasks.append(asyncio.create_task(run_ingest(js, gateway, stop, settings.ingest_batch)))
+            running.tasks.append(
+                asyncio.create_task(
+                    run_ingest(js, OutcomePublisher(nc, js), gateway, stop, settings.ingest_batch)
+                )
+            )
         if "relay" in roles:
             running.tasks.append(asyncio.create_task(run_relay(js, register, stop)))
             running.tasks.append(asyncio.create_task(run_ledger(register, settings, stop, js)))

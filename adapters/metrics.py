@@ -31,6 +31,12 @@ INGEST_BATCH = Histogram(
 INGEST_SECONDS = Histogram(
     "kadaster_ingest_batch_seconds", "Time from fetch to ack of one ingest batch", registry=REGISTRY
 )
+OUTCOME_BATCHES = Counter(
+    "kadaster_outcome_batches_total",
+    "Ingest batches whose outcomes were stored in one atomic write (path=atomic) or one by one, and why",
+    ["path", "reason"],
+    registry=REGISTRY,
+)
 RPC_SECONDS = Histogram(
     "kadaster_rpc_seconds",
     "MID-ID request latency inside the service",

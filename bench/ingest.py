@@ -9,11 +9,13 @@ from typing import Any
 
 import nats
 from eventsourcing.domain import Aggregate, event
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from adapters.nats.gateway import CommandGateway
 from adapters.nats.ingest import handle_batch
+from adapters.nats.outcomes import OutcomePublisher
 from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, ensure_ingest_consumer, ensure_streams
 from bench.common import Figure, at_least, database, issue_envelope, nats_server
 from services.processor import CommandProcessor
@@ -88,14 +90,15 @@ async def naive_rate(js: JetStreamContext, count: int, url: str) -> float:
         register.close()
 
 
-async def kadaster_rate(js: JetStreamContext, count: int, url: str) -> float:
+async def kadaster_rate(nc: NATS, js: JetStreamContext, count: int, url: str) -> float:
+    outcomes = OutcomePublisher(nc, js)
     register = Register(env=event_store_env(url))
     gateway = CommandGateway(CommandProcessor(register))
     await ensure_ingest_consumer(js)
     subscription = await js.pull_subscribe_bind(durable=INGEST_CONSUMER, stream=CMD_STREAM)
 
     async def whole_path(msgs: list[Any]) -> None:
-        await handle_batch(js, gateway, msgs)
+        await handle_batch(outcomes, gateway, msgs)
 
     try:
         return await drain(subscription, count, whole_path)
@@ -114,7 +117,7 @@ async def measure(kind: str, count: int, sync_always: bool = True) -> list[Figur
         with database(kind) as url:
             naive = await naive_rate(js, max(count // 10, 200), url)
         with database(kind) as url:
-            ours = await kadaster_rate(js, count, url)
+            ours = await kadaster_rate(nc, js, count, url)
         await nc.close()
     bare_target, naive_target = (0.35, 4.0) if kind == "sqlite" else (0.25, 4.0)
     return [

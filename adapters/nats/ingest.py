@@ -6,27 +6,19 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
-import weakref
 
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import Header
 
 from adapters import metrics
 from adapters.nats.gateway import CommandGateway
+from adapters.nats.outcomes import OutcomePublisher
 from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
 from services.processor import STREAM, Handled, Inbound
 
 log = structlog.get_logger("kadaster.ingest")
-
-BATCH_ID, BATCH_SEQUENCE, BATCH_COMMIT = (
-    Header.BATCH_ID.value,
-    Header.BATCH_SEQUENCE.value,
-    Header.BATCH_COMMIT.value,
-)
 
 
 def to_inbound(msg: Msg) -> Inbound:
@@ -40,76 +32,28 @@ def to_inbound(msg: Msg) -> Inbound:
     )
 
 
-ATOMIC_BATCH_LIMIT = 1000
-"""The most messages nats-server takes in one atomic batch."""
-ATOMIC_DISABLED = 10174
-"""JetStream's error code for a stream that does not allow atomic batches."""
-
-Outcome = tuple[str, bytes, str]
-"""Subject, body and message id of one outcome."""
-
-_atomic_refused: weakref.WeakSet[JetStreamContext] = weakref.WeakSet()
-
-
-async def settle(js: JetStreamContext, msgs: list[Msg], handled: list[Handled]) -> None:
+async def settle(outcomes: OutcomePublisher, msgs: list[Msg], handled: list[Handled]) -> None:
     """Outcomes first (deduplicated per stream message), acks only after they are stored."""
-    outcomes = [
-        (
-            result.outcome_subject,
-            json.dumps(result.outcome).encode(),
-            f"outcome:{CMD_STREAM}:{msg.metadata.sequence.stream}",
-        )
-        for msg, result in zip(msgs, handled, strict=True)
-    ]
-    if not await publish_atomically(js, outcomes):
-        acks = [
-            await js.publish_async(subject, body, headers={"Nats-Msg-Id": msg_id})
-            for subject, body, msg_id in outcomes
+    await outcomes.publish(
+        [
+            (
+                result.outcome_subject,
+                json.dumps(result.outcome).encode(),
+                f"outcome:{CMD_STREAM}:{msg.metadata.sequence.stream}",
+            )
+            for msg, result in zip(msgs, handled, strict=True)
         ]
-        await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
+    )
     for msg in msgs:
         await msg.ack()
 
 
-async def publish_atomically(js: JetStreamContext, outcomes: list[Outcome]) -> bool:
-    """Stores a batch's outcomes in one atomic write; False if not stored that way.
-
-    A stream that syncs every write to disk then syncs once per batch instead of once per outcome.
-    A batch is refused whole when one of its outcomes is already stored (a redelivery): the caller
-    then publishes them one by one, and the stored ones are dropped as duplicates.
-    """
-    if len(outcomes) < 2 or len(outcomes) > ATOMIC_BATCH_LIMIT or js in _atomic_refused:
-        return False
-    # nats-py has no public call for atomic batches: its client, if this version still keeps it here.
-    nc = getattr(js, "_nc", None)
-    if nc is None:
-        return False
-    batch = uuid.uuid4().hex
-    *first, (subject, body, msg_id) = outcomes
-    for number, (each_subject, each_body, each_id) in enumerate(first, start=1):
-        await nc.publish(
-            each_subject,
-            each_body,
-            headers={BATCH_ID: batch, BATCH_SEQUENCE: str(number), "Nats-Msg-Id": each_id},
-        )
-    commit = {BATCH_ID: batch, BATCH_SEQUENCE: str(len(outcomes)), BATCH_COMMIT: "1", "Nats-Msg-Id": msg_id}
-    try:
-        reply = await nc.request(subject, body, headers=commit, timeout=30)
-        answer = json.loads(reply.data)
-    except (TimeoutError, nats.errors.Error, ValueError) as error:
-        log.warning("outcome_batch_unconfirmed", size=len(outcomes), error=type(error).__name__)
-        return False
-    refused = answer.get("error") if isinstance(answer, dict) else {"description": "not a publish ack"}
-    if refused:
-        if refused.get("err_code") == ATOMIC_DISABLED:
-            _atomic_refused.add(js)
-        log.debug("outcome_batch_refused", size=len(outcomes), error=refused.get("description"))
-        return False
-    return True
-
-
 async def run_ingest(
-    js: JetStreamContext, gateway: CommandGateway, stop: asyncio.Event, batch_size: int = 256
+    js: JetStreamContext,
+    outcomes: OutcomePublisher,
+    gateway: CommandGateway,
+    stop: asyncio.Event,
+    batch_size: int = 256,
 ) -> None:
     subscription = await js.pull_subscribe_bind(durable=INGEST_CONSUMER, stream=CMD_STREAM)
     log.info("ingest_started", stream=CMD_STREAM, consumer=INGEST_CONSUMER, batch=batch_size)
@@ -126,7 +70,7 @@ async def run_ingest(
             await asyncio.sleep(0.5)
             continue
         try:
-            await handle_batch(js, gateway, msgs)
+            await handle_batch(outcomes, gateway, msgs)
         except Exception:
             log.exception("ingest_batch_failed", size=len(msgs))
             await asyncio.sleep(1.0)  # not acked: JetStream redelivers after ack_wait
@@ -135,7 +79,7 @@ async def run_ingest(
     log.info("ingest_stopped")
 
 
-async def handle_batch(js: JetStreamContext, gateway: CommandGateway, msgs: list[Msg]) -> None:
+async def handle_batch(outcomes: OutcomePublisher, gateway: CommandGateway, msgs: list[Msg]) -> None:
     began = time.perf_counter()
     inbounds = [to_inbound(m) for m in msgs]
     try:
@@ -148,11 +92,11 @@ async def handle_batch(js: JetStreamContext, gateway: CommandGateway, msgs: list
         log.exception("ingest_batch_split", size=len(msgs))
         for msg in msgs:
             try:
-                await handle_batch(js, gateway, [msg])
+                await handle_batch(outcomes, gateway, [msg])
             except Exception:
                 log.exception("ingest_message_failed", stream_sequence=msg.metadata.sequence.stream)
         return
-    await settle(js, msgs, handled)
+    await settle(outcomes, msgs, handled)
     metrics.count(handled)
     metrics.INGEST_BATCH.observe(len(msgs))
     metrics.INGEST_SECONDS.observe(time.perf_counter() - began)

@@ -68,7 +68,7 @@ async def _create_stream(
             num_replicas=wanted,
             duplicate_window=duplicate_window,
             max_msg_size=1024 * 1024,
-            # Outcomes of a batch are stored in one atomic write (adapters.nats.ingest.publish_atomically).
+            # Outcomes of a batch are stored in one atomic write (adapters.nats.outcomes.AtomicBatch).
             allow_atomic=True if name == OUTCOME_STREAM else None,
         )
         try:
