@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from datetime import date, datetime
 from enum import Enum
-from typing import TypeVar
+from typing import TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol, Snapshot
 
 from services.register import Register
 
@@ -18,17 +18,19 @@ _IMMUTABLE = (str, int, float, bool, bytes, type(None), UUID, datetime, date, En
 
 
 def _copy(aggregate: Aggregate | None) -> Aggregate | None:
-    """A copy a command may change; one of immutable values only (a sequence, a MID-ID) shares them."""
+    """A copy a command may change; one of immutable values only (a sequence, a MID-ID) shares them.
+
+    The shared copy is made the library's public way, through a snapshot of the aggregate's state,
+    which starts the copy with no pending events of its own.
+    """
     if aggregate is None:
         return None
-    state = aggregate.__dict__
-    if state.get("_pending_events") or not all(
-        isinstance(value, _IMMUTABLE) for key, value in state.items() if key != "_pending_events"
-    ):
+    if aggregate.pending_events:
         return copy.deepcopy(aggregate)
-    twin = copy.copy(aggregate)
-    twin.__dict__["_pending_events"] = []
-    return twin
+    snapshot = Snapshot.take(aggregate)
+    if not all(isinstance(value, _IMMUTABLE) for value in snapshot.state.values()):
+        return copy.deepcopy(aggregate)
+    return cast(Aggregate, snapshot.mutate(None))
 
 
 class UnitOfWork:
