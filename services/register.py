@@ -6,6 +6,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
@@ -14,12 +15,12 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     ProcessRecorder,
     Recording,
-    StoredEvent,
     Tracking,
     Transcoding,
 )
 
 from domain.mid_id import MidIdSequence
+from services.recorders import POSTGRES_RECORDER_TOPIC, SQLITE_RECORDER_TOPIC, SelectsCreated
 
 INGEST_TRACKING = "ingest"
 
@@ -128,35 +129,14 @@ class Register(Application[UUID]):
         """The creation events of those aggregates that exist, in one query instead of one each."""
         if not aggregate_ids:
             return {}
-        recorder: Any = self.recorder
-        found: dict[UUID, DomainEventProtocol[UUID]] = {}
-        if self.factory.__class__.__module__.endswith("sqlite"):
-            marks = ",".join("?" * len(aggregate_ids))
-            statement = (
-                f"SELECT * FROM {recorder.events_table_name} "
-                f"WHERE originator_id IN ({marks}) AND originator_version = 1"
-            )
-            with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, [i.hex for i in aggregate_ids])
-                rows = cursor.fetchall()
+        recorder = self.recorder
+        if isinstance(recorder, SelectsCreated):
+            stored = recorder.select_created(aggregate_ids)
         else:
-            statement = (
-                f'SELECT * FROM "{recorder.datastore.schema}"."{recorder.events_table_name}" '
-                "WHERE originator_id = ANY(%s) AND originator_version = 1"
-            )
-            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
-                cursor.execute(statement, [list(aggregate_ids)])
-                rows = cursor.fetchall()
-        for row in rows:
-            stored = StoredEvent(
-                originator_id=recorder.convert_originator_id(row["originator_id"])
-                if hasattr(recorder, "convert_originator_id")
-                else row["originator_id"],
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            event = self.mapper.to_domain_event(stored)
+            stored = [e for i in aggregate_ids for e in recorder.select_events(i, lte=1, limit=1)]
+        found: dict[UUID, DomainEventProtocol[UUID]] = {}
+        for each in stored:
+            event = self.mapper.to_domain_event(each)
             found[event.originator_id] = event
         return found
 
@@ -169,11 +149,10 @@ class Register(Application[UUID]):
 
 def event_store_env(database_url: str, schema: str | None = None) -> dict[str, Any]:
     """The eventsourcing library's settings for a `sqlite:///` or `postgresql://` URL."""
-    from urllib.parse import parse_qs, unquote, urlparse
-
     if database_url.startswith("sqlite:///"):
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PROCESS_RECORDER_TOPIC": SQLITE_RECORDER_TOPIC,
             "SQLITE_DBNAME": database_url.removeprefix("sqlite:///"),
             "SQLITE_LOCK_TIMEOUT": "30",
             # Redelivered messages can arrive below the highest position already tracked.
@@ -183,6 +162,7 @@ def event_store_env(database_url: str, schema: str | None = None) -> dict[str, A
     query = parse_qs(url.query)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PROCESS_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
         "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
         "POSTGRES_HOST": url.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(url.port or 5432),

@@ -1,0 +1,47 @@
+"""The register's own queries run on the recorder of its backend, chosen through the library's settings."""
+
+from __future__ import annotations
+
+import uuid
+
+from eventsourcing.domain import Aggregate
+
+from services.recorders import PostgresRegisterRecorder, SelectsCreated, SQLiteRegisterRecorder
+from services.register import Register
+
+
+class Thing(Aggregate):
+    """Any aggregate; the query is the same for every kind."""
+
+    def touch(self) -> None:
+        self.trigger_event(self.Event)
+
+
+def test_each_backend_gets_the_register_s_own_recorder(register: Register, database_url: str) -> None:
+    expected = SQLiteRegisterRecorder if database_url.startswith("sqlite") else PostgresRegisterRecorder
+
+    assert type(register.recorder) is expected
+    assert isinstance(register.recorder, SelectsCreated)
+
+
+def test_the_creation_events_of_many_aggregates_come_in_one_answer(register: Register) -> None:
+    first, second = Thing(), Thing()
+    second.touch()
+    register.save(first, second)
+    missing = uuid.uuid4()
+
+    found = register.created([first.id, missing, second.id])
+
+    assert set(found) == {first.id, second.id}
+    assert all(event.originator_version == 1 for event in found.values())
+    assert register.created([]) == {}
+
+
+def test_a_recorder_without_the_query_still_answers_one_aggregate_at_a_time() -> None:
+    register = Register(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    thing = Thing()
+    thing.touch()
+    register.save(thing)
+
+    assert not isinstance(register.recorder, SelectsCreated)
+    assert list(register.created([thing.id, uuid.uuid4()])) == [thing.id]
