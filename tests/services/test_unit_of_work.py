@@ -14,13 +14,17 @@ def stored_sequence(register: Register) -> MidIdSequence:
     return sequence
 
 
+def working_copy(work: UnitOfWork, sequence: MidIdSequence) -> MidIdSequence:
+    copy = work.get(MidIdSequence, sequence.id)
+    assert copy is not None
+    return copy
+
+
 def test_a_command_works_on_a_copy_that_starts_with_no_pending_events(register: Register) -> None:
     sequence = stored_sequence(register)
-    work = UnitOfWork(register)
 
-    copy = work.get(MidIdSequence, sequence.id)
+    copy = working_copy(UnitOfWork(register), sequence)
 
-    assert copy is not None
     assert copy.pending_events == []
     assert (copy.id, copy.version, copy.last_number) == (sequence.id, sequence.version, 1)
 
@@ -28,20 +32,14 @@ def test_a_command_works_on_a_copy_that_starts_with_no_pending_events(register: 
 def test_a_rolled_back_command_leaves_the_batch_as_it_was(register: Register) -> None:
     sequence = stored_sequence(register)
     work = UnitOfWork(register)
-    first = work.get(MidIdSequence, sequence.id)
-    assert first is not None
-    first.take_next("c1")
+    working_copy(work, sequence).take_next("c1")
     assert len(work.commit_command()) == 1
+    working_copy(work, sequence).take_next("c2")
 
-    second = work.get(MidIdSequence, sequence.id)
-    assert second is not None
-    second.take_next("c2")
     work.rollback_command()
 
-    again = work.get(MidIdSequence, sequence.id)
-    assert again is not None
-    assert again.last_number == 2
-    assert again.pending_events == []
+    again = working_copy(work, sequence)
+    assert (again.last_number, again.pending_events) == (2, [])
     assert [a.pending_events for a in work.aggregates] == [[]]
     assert [e.originator_version for e in work.events] == [3]
 
@@ -49,14 +47,11 @@ def test_a_rolled_back_command_leaves_the_batch_as_it_was(register: Register) ->
 def test_events_pending_on_one_copy_never_show_on_the_next(register: Register) -> None:
     sequence = stored_sequence(register)
     work = UnitOfWork(register)
-    first = work.get(MidIdSequence, sequence.id)
-    assert first is not None
+    first = working_copy(work, sequence)
     first.take_next("c1")
+
     work.rollback_command()
 
-    second = work.get(MidIdSequence, sequence.id)
-
-    assert second is not None
+    second = working_copy(work, sequence)
     assert second is not first
-    assert second.pending_events == []
-    assert second.last_number == 1
+    assert (second.last_number, second.pending_events) == (1, [])
