@@ -1,4 +1,4 @@
-"""The register's own queries on the event store: one recorder subclass per backend.
+"""The register's own queries on the event store: one recorder subclass per backend (SQLite here).
 
 `event_store_env` names them in PROCESS_RECORDER_TOPIC, the library's setting for the class its
 factory constructs, so the register asks its recorder and never looks at which backend it has.
@@ -11,7 +11,6 @@ from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 
 
@@ -45,28 +44,6 @@ class SQLiteRegisterRecorder(SQLiteProcessRecorder):
             ]
 
 
-class PostgresRegisterRecorder(PostgresProcessRecorder):
-    """The PostgreSQL recorder, with the creation events of many aggregates in one query."""
-
-    def select_created(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        if not originator_ids:
-            return []
-        statement = (
-            f'SELECT * FROM "{self.datastore.schema}"."{self.events_table_name}" '
-            "WHERE originator_id = ANY(%s) AND originator_version = 1"
-        )
-        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(statement, [list(originator_ids)])
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in cursor.fetchall()
-            ]
-
-
 SQLITE_RECORDER_TOPIC = f"{__name__}:{SQLiteRegisterRecorder.__qualname__}"
-POSTGRES_RECORDER_TOPIC = f"{__name__}:{PostgresRegisterRecorder.__qualname__}"
+# A name, not an import: psycopg is loaded only by a register that uses PostgreSQL.
+POSTGRES_RECORDER_TOPIC = "services.postgres_recorder:PostgresRegisterRecorder"

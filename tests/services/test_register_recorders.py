@@ -6,7 +6,8 @@ import uuid
 
 from eventsourcing.domain import Aggregate
 
-from services.recorders import PostgresRegisterRecorder, SelectsCreated, SQLiteRegisterRecorder
+from services.postgres_recorder import PostgresRegisterRecorder
+from services.recorders import SelectsCreated, SQLiteRegisterRecorder
 from services.register import Register
 
 
