@@ -96,7 +96,8 @@ class MidId:
 
 
 _PARTY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-AUTHORITIES = ("fod", "fanc", "riziv", "vazg")
+FOD = "fod"
+AUTHORITIES = (FOD, "fanc", "riziv", "vazg")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class WithdrawBillingNumber(CommandData):
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-@command("billing.assign", AssignBillingNumber, {"riziv"}, "Give a device its billing number")
+@command("billing.assign", AssignBillingNumber, {"riziv", "fod"}, "Give a device its billing number")
 def assign(uow: UnitOfWork, data: AssignBillingNumber, cause: Cause) -> Result:
     device = require_device(uow, data.mid_id)
     billing_number = normalise_billing_number(data.billing_number)

@@ -108,12 +108,6 @@ class BackfillDevice(CommandData):
     legacy_number: Text | None = None
 
 
-def _institution(cause: Cause) -> str:
-    party = cause.source.party
-    assert party is not None
-    return party
-
-
 def _json(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
@@ -151,7 +145,7 @@ def device_result(device: Device, **extra: Any) -> Result:
 @command("device.report", ReportDevice, {"hospital"}, "Report a device carrying one of its own MID-IDs")
 def report(uow: UnitOfWork, data: ReportDevice, cause: Cause) -> Result:
     record = require_mid_id(uow, data.mid_id)
-    record.check_held_by(_institution(cause))
+    record.check_held_by(cause.institution)
     record.check_not_cancelled()
     record.check_modality(data.modality)
     device = device_of(uow, record, cause)
@@ -172,17 +166,18 @@ def report(uow: UnitOfWork, data: ReportDevice, cause: Cause) -> Result:
 @command("device.change", ChangeDevice, {"hospital"}, "Report what changes about a device (delta)")
 def change(uow: UnitOfWork, data: ChangeDevice, cause: Cause) -> Result:
     record = require_mid_id(uow, data.mid_id)
-    record.check_held_by(_institution(cause))
+    record.check_held_by(cause.institution)
     record.check_not_cancelled()
     device = require_device(uow, data.mid_id)
     changed = device.change(data.changes.as_dict(), data.effective_on, **cause.provenance)
     return device_result(device, changed=changed, effective_on=data.effective_on)
 
 
-@command("device.decommission", DecommissionDevice, {"hospital"}, "Take a device out of service")
+@command("device.decommission", DecommissionDevice, {"hospital", "fod"}, "Take a device out of service")
 def decommission(uow: UnitOfWork, data: DecommissionDevice, cause: Cause) -> Result:
     record = require_mid_id(uow, data.mid_id)
-    record.check_held_by(_institution(cause))
+    if not cause.by_fod:
+        record.check_held_by(cause.institution)
     device = require_device(uow, data.mid_id)
     billing_number = device.decommission(data.effective_on, data.reason, **cause.provenance)
     if billing_number is not None:
@@ -198,7 +193,7 @@ def installation(uow: UnitOfWork, data: RecordInstallation, cause: Cause) -> Res
     record.check_not_cancelled()
     device = device_of(uow, record, cause)
     recorded = device.record_installation(
-        supplier=_institution(cause),
+        supplier=cause.institution,
         institution=data.institution,
         modality=data.modality.value,
         manufacturer=data.manufacturer,

@@ -69,7 +69,7 @@ def _looks_like_mid_id(identifier: str) -> bool:
     return "".join(identifier.split()).upper().startswith("MID")
 
 
-@command("fanc.licence", RecordLicence, {"fanc"}, "Record the FANC licence of an ionising device")
+@command("fanc.licence", RecordLicence, {"fanc", "fod"}, "Record the FANC licence of an ionising device")
 def licence(uow: UnitOfWork, data: RecordLicence, cause: Cause) -> Result:
     if data.mid_id is not None:
         mid_id, field, legacy_number = data.mid_id, "data.mid_id", None
@@ -97,7 +97,9 @@ def licence(uow: UnitOfWork, data: RecordLicence, cause: Cause) -> Result:
     }
 
 
-@command("fanc.legacy-number", MapLegacyNumber, {"fanc"}, "Map an old FANC unique number to its MID-ID")
+@command(
+    "fanc.legacy-number", MapLegacyNumber, {"fanc", "fod"}, "Map an old FANC unique number to its MID-ID"
+)
 def map_legacy_number(uow: UnitOfWork, data: MapLegacyNumber, cause: Cause) -> Result:
     record = require_mid_id(uow, data.mid_id)
     record.check_not_cancelled()

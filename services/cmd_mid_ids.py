@@ -42,8 +42,7 @@ def mid_id_result(record: MidIdRecord) -> Result:
 
 @command("midid.issue", IssueMidId, {"hospital"}, "Issue the next MID-ID to the sending hospital")
 def issue(uow: UnitOfWork, data: IssueMidId, cause: Cause) -> Result:
-    institution = cause.source.party
-    assert institution is not None
+    institution = cause.institution
     number = take_next_number(uow, cause.command_id)
     record = MidIdRecord.issue(number, institution, data.modality, data.note, **cause.provenance)
     uow.add(record)
@@ -52,8 +51,7 @@ def issue(uow: UnitOfWork, data: IssueMidId, cause: Cause) -> Result:
 
 @command("midid.cancel", CancelMidId, {"hospital"}, "Cancel an unlinked MID-ID of one's own")
 def cancel(uow: UnitOfWork, data: CancelMidId, cause: Cause) -> Result:
-    institution = cause.source.party
-    assert institution is not None
+    institution = cause.institution
     record = require_mid_id(uow, data.mid_id)
     record.cancel(institution, data.reason, **cause.provenance)
     return mid_id_result(record)

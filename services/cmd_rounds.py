@@ -165,12 +165,6 @@ def care_capacity(uow: UnitOfWork, programme: str, cause: Cause) -> CareCapacity
     return capacity
 
 
-def institution_of(cause: Cause) -> str:
-    institution = cause.source.party
-    assert institution is not None
-    return institution
-
-
 def _policy_inputs(data: OpenRound) -> dict[str, Any]:
     return {
         "provinces": None if data.provinces is None else [p.model_dump() for p in data.provinces],
@@ -219,7 +213,7 @@ def open_round(uow: UnitOfWork, data: OpenRound, cause: Cause) -> Result:
 @command("round.apply", Apply, {"hospital"}, "Apply to an open MRI round before its deadline")
 def apply_to_round(uow: UnitOfWork, data: Apply, cause: Cause) -> Result:
     round_ = require_round(uow, data.round_id)
-    institution = institution_of(cause)
+    institution = cause.institution
     round_.file_application(
         institution=institution,
         campus=data.campus,
@@ -241,7 +235,7 @@ def apply_to_round(uow: UnitOfWork, data: Apply, cause: Cause) -> Result:
 @command("round.withdraw", Withdraw, {"hospital"}, "Withdraw one's application before the deadline")
 def withdraw_from_round(uow: UnitOfWork, data: Withdraw, cause: Cause) -> Result:
     round_ = require_round(uow, data.round_id)
-    institution = institution_of(cause)
+    institution = cause.institution
     round_.withdraw_application(institution, cause.sent_at, **cause.provenance)
     return {
         "round_id": round_.round_id,
@@ -281,7 +275,7 @@ def decision_result(round_: AllocationRound) -> Result:
 @command("round.object", Object, {"hospital"}, "Object to an intent to refuse before the round is finalised")
 def object_to_refusal(uow: UnitOfWork, data: Object, cause: Cause) -> Result:
     round_ = require_round(uow, data.round_id)
-    institution = institution_of(cause)
+    institution = cause.institution
     round_.lodge_objection(institution, data.text, **cause.provenance)
     objection = round_.pending_objection(institution)
     assert objection is not None

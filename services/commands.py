@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 from domain.errors import DomainError
-from domain.identifiers import MidId, Modality, Source
+from domain.identifiers import FOD, MidId, Modality, Source
 from services.unit_of_work import UnitOfWork
 
 
@@ -29,6 +29,21 @@ class Cause:
     @property
     def provenance(self) -> dict[str, str]:
         return {"source": str(self.source), "command_id": self.command_id}
+
+    @property
+    def institution(self) -> str:
+        """The party sending: the hospital's recognition number, or the supplier's id.
+
+        Only commands that hospitals or suppliers send ask for it; their sources always name one.
+        """
+        if self.source.party is None:
+            raise DomainError("forbidden", f"{self.source} speaks for no institution", "source")
+        return self.source.party
+
+    @property
+    def by_fod(self) -> bool:
+        """The FOD keeps the kadaster: it speaks for every holder, as its legacy register does."""
+        return self.source.kind == FOD
 
 
 def _parse_mid_id(value: Any) -> MidId:

@@ -17,13 +17,12 @@ from eventsourcing.utils import get_topic
 from domain.billing import normalise_billing_number
 from domain.device import STATEMENT_FIELDS, Device, device_id
 from domain.fanc import MIDID_IN_FORCE, normalise_legacy_number
-from domain.identifiers import Modality
+from domain.identifiers import FOD, Modality
 from domain.institution import institution_id
 from domain.mid_id import LegacyRef
 from services.processor import CommandProcessor, Inbound
 from services.register import Register
 
-FOD, FANC, RIZIV = "fod", "fanc", "riziv"
 IMPORT_CHANNEL = "import"
 DEFAULT_BATCH_SIZE = 500
 LEGACY_CUTOFF = MIDID_IN_FORCE - timedelta(days=1)
@@ -1152,7 +1151,7 @@ def plan_changes(
     legacy_number = state.legacy_number
     if device.fanc_number is not None and legacy_number != device.fanc_number:
         data = {"legacy_number": device.fanc_number, "mid_id": mid_id}
-        commands.append(_planned(device, "fanc-number", FANC, "fanc.legacy-number", data, planned_on))
+        commands.append(_planned(device, "fanc-number", FOD, "fanc.legacy-number", data, planned_on))
         legacy_number = legacy_number or device.fanc_number
     licences = state.licences
     # A licence and a billing number ended with the device; an out-of-service row records neither.
@@ -1161,7 +1160,7 @@ def plan_changes(
     licence = device.fanc_number
     if licence is not None and in_service and licence not in licences:
         data = {"mid_id": mid_id, "licence_ref": licence, "valid_from": device.installed_on.isoformat()}
-        commands.append(_planned(device, "licence", FANC, "fanc.licence", data, planned_on))
+        commands.append(_planned(device, "licence", FOD, "fanc.licence", data, planned_on))
         licences = licences | {licence}
     if state.decommissioned:
         if not device.out_of_service:
@@ -1187,7 +1186,7 @@ def plan_changes(
     ).fingerprint
     if device.billing_number is not None and in_service and state.billing_number != device.billing_number:
         data = {"mid_id": mid_id, "billing_number": device.billing_number}
-        commands.append(_planned(device, "billing", RIZIV, "billing.assign", data, planned_on))
+        commands.append(_planned(device, "billing", FOD, "billing.assign", data, planned_on))
     if device.out_of_service:
         effective_on = device.decommissioned_on or max(LEGACY_CUTOFF, device.installed_on)
         data = {
@@ -1195,9 +1194,7 @@ def plan_changes(
             "effective_on": effective_on.isoformat(),
             "reason": "out of service in the legacy kadaster register",
         }
-        # Only the holder may decommission a device (CONTRACT.md), so the FOD's register speaks for it.
-        source = f"hospital/{device.institution}"
-        commands.append(_planned(device, "decommission", source, "device.decommission", data, planned_on))
+        commands.append(_planned(device, "decommission", FOD, "device.decommission", data, planned_on))
     return commands, refusals
 
 

@@ -539,7 +539,10 @@ def test_billing_needs_a_known_device(sender: Sender) -> None:
     mid_id = issue(sender)
     sender.rejected("riziv", "billing.assign", {"mid_id": mid_id, "billing_number": "1"}, "device_unknown")
     sender.rejected("riziv", "billing.withdraw", {"mid_id": mid_id, "reason": "x"}, "device_unknown")
-    sender.rejected("fod", "billing.assign", {"mid_id": mid_id, "billing_number": "1"}, "forbidden")
+    # The FOD's legacy register speaks for RIZIV about the numbers it lists; a hospital never does.
+    sender.rejected("fod", "billing.assign", {"mid_id": mid_id, "billing_number": "1"}, "device_unknown")
+    sender.rejected(HOSPITAL, "billing.assign", {"mid_id": mid_id, "billing_number": "1"}, "forbidden")
+    sender.rejected("fod", "billing.withdraw", {"mid_id": mid_id, "reason": "x"}, "forbidden")
 
 
 def test_one_billing_number_cannot_sit_on_two_devices(sender: Sender) -> None:
@@ -606,3 +609,14 @@ def test_the_fod_registers_and_updates_institutions(sender: Sender) -> None:
 def test_an_unregistered_hospital_still_gets_mid_ids_and_reports_devices(sender: Sender) -> None:
     mid_id = issue(sender, hospital="hospital/H999")
     sender.accepted("hospital/H999", "device.report", report(mid_id))
+
+
+def test_the_fod_may_decommission_any_hospitals_device_but_a_supplier_may_not(sender: Sender) -> None:
+    retire = {"effective_on": "2032-01-01", "reason": "out of service in the legacy kadaster register"}
+    mid_id = issue(sender)
+    sender.accepted(HOSPITAL, "device.report", report(mid_id))
+    sender.rejected("supplier/S001", "device.decommission", {"mid_id": mid_id, **retire}, "forbidden")
+    sender.rejected("fanc", "device.decommission", {"mid_id": mid_id, **retire}, "forbidden")
+    retired = sender.accepted("fod", "device.decommission", {"mid_id": mid_id, **retire})
+    assert retired["device_status"] == "decommissioned"
+    sender.rejected("fod", "device.decommission", {"mid_id": mid_id, **retire}, "device_decommissioned")
