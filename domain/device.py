@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, ErrorDetail
 from domain.fanc import MIDID_IN_FORCE, check_in_fanc_scope, check_legacy_number_accepted
-from domain.identifiers import MidId, Modality, stable_id
+from domain.identifiers import MidId, Modality, SerialNumber, stable_id
 
 ANNOUNCED = "announced"
 REPORTED = "reported"
@@ -36,12 +36,8 @@ def device_id(mid_id: str | MidId) -> UUID:
 def _same_text(field: str, one: str, other: str) -> bool:
     # Serial numbers are typed off type plates with varying separators; names vary in case.
     if field == "serial_number":
-        return _plate(one) == _plate(other)
+        return SerialNumber(one) == SerialNumber(other)
     return " ".join(one.split()).casefold() == " ".join(other.split()).casefold()
-
-
-def _plate(serial_number: str) -> str:
-    return "".join(c for c in serial_number.upper() if c.isalnum())
 
 
 def _agree(field: str, one: Any, other: Any) -> bool:

@@ -43,6 +43,25 @@ class Modality(str, Enum):
             ) from None
 
 
+class SerialNumber:
+    """A device's serial number as typed off its type plate: case and separators vary, the plate does not."""
+
+    __slots__ = ("plate", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.plate = "".join(c for c in text.upper() if c.isalnum())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SerialNumber) and self.plate == other.plate
+
+    def __hash__(self) -> int:
+        return hash(self.plate)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 MIDID_PREFIX = "MID"
 MIDID_DIGITS = 7
 MIDID_MAX_SEQUENCE = 10**MIDID_DIGITS - 1

@@ -9,8 +9,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError
 from domain.identifiers import stable_id
+from domain.reference import REGIONS
 
-REGIONS = ("flemish", "brussels", "wallonia")
 UPDATABLE_FIELDS = ("name", "province", "region", "campuses")
 
 

@@ -19,17 +19,10 @@ from eventsourcing.domain import EventSourcingError
 from adapters.bootstrap import open_register
 from adapters.cli.common import settings_or_exit
 from adapters.cli.progress import PhasedProgress
-from services.legacy_import import (
-    COLUMNS,
-    DEFAULT_BATCH_SIZE,
-    LETTER_COLUMNS,
-    ImportSummary,
-    LegacyFile,
-    LegacyImport,
-    LetterLine,
-    legacy_letters,
-    read_legacy_register,
-)
+from adapters.files.legacy_workbook import COLUMNS, read_legacy_register
+from services.legacy.letters import LETTER_COLUMNS, LetterLine, legacy_letters
+from services.legacy.rows import LegacyFile
+from services.legacy.run import DEFAULT_BATCH_SIZE, ImportSummary, LegacyImport
 from services.processor import CommandProcessor
 from services.register import Register
 

@@ -1,1 +1,1 @@
-"""Files in and out: CSV, XLSX and JSON Lines exports of the register."""
+"""Files in and out: the legacy register's CSV/XLSX, exports and letters."""

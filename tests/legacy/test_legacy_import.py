@@ -18,6 +18,7 @@ from eventsourcing.utils import get_topic
 
 from adapters.cli.legacy import add_legacy_commands, import_legacy_file, read_legacy_file, read_rows
 from adapters.cli.progress import PhasedProgress
+from adapters.files.legacy_workbook import read_legacy_register
 from domain.command_record import CommandRecord
 from domain.device import Device, device_id
 from domain.fanc import LegacyFancNumber, legacy_number_id
@@ -27,15 +28,9 @@ from projections.kadaster_view import KadasterView, find_device, list_devices
 from projections.mid_id_register import MidIdRegister, list_mid_ids
 from projections.projector import Projector
 from projections.store import ReadModelStore
-from services.legacy_import import (
-    DeviceState,
-    ImportSummary,
-    LegacyFile,
-    LegacyImport,
-    legacy_refs,
-    read_devices,
-    read_legacy_register,
-)
+from services.legacy.rows import LegacyFile
+from services.legacy.run import ImportSummary, LegacyImport
+from services.legacy.state import DeviceState, legacy_refs, read_devices
 from services.processor import CommandProcessor
 from services.register import Register
 

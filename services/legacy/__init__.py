@@ -1,0 +1,1 @@
+"""The legacy kadaster register: check its rows against each other, plan commands, run them, write letters."""
