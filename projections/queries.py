@@ -9,7 +9,8 @@ from typing import Any
 
 from domain.command_record import command_record_id
 from domain.errors import DomainError, ErrorDetail
-from domain.identifiers import MidId, Modality
+from domain.identifiers import MidId
+from domain.reference import parse_modality, province_named
 from projections import audit_history, capacity, command_log, discrepancies, kadaster_view, mid_id_register
 from projections.as_of import AsOfReadModels, AsOfRegister, parse_as_of
 from projections.projector import Projector
@@ -91,9 +92,15 @@ def _modality(filters: dict[str, Any]) -> str | None:
     if value is None:
         return None
     try:
-        return Modality.parse(value, "modality").value
+        return parse_modality(value, "modality").value
     except DomainError as error:
         raise _query_error(error) from None
+
+
+def _province(filters: dict[str, Any]) -> str | None:
+    """A province by any of its names; one that is none of Belgium's matches nothing."""
+    value = _text(filters, "province")
+    return None if value is None else province_named(value) or value
 
 
 def _mid_id(filters: dict[str, Any], required: bool = False) -> str | None:
@@ -248,7 +255,7 @@ class Queries:
         chosen = {
             "institution": _text(filters, "institution"),
             "modality": _modality(filters),
-            "province": _text(filters, "province"),
+            "province": _province(filters),
             "status": _choice(filters, "status", kadaster_view.STATUSES),
             "campus": _text(filters, "campus"),
         }
@@ -326,7 +333,7 @@ class Queries:
 
     def capacity(self, filters: dict[str, Any]) -> dict[str, Any]:
         with self.store.reading() as tx:
-            return capacity.capacity(tx, _modality(filters), _text(filters, "province"))
+            return capacity.capacity(tx, _modality(filters), _province(filters))
 
     def commands(self, filters: dict[str, Any]) -> dict[str, Any]:
         limit, offset = _page(filters)

@@ -8,24 +8,34 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from domain.errors import DomainError
 from domain.institution import Institution, institution_id
+from domain.reference import province_named, region_named
 from services.commands import Cause, CommandData, Result, command
 from services.unit_of_work import UnitOfWork
 
 
-def _lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+def _region(value: Any) -> Any:
+    """A region by any of its names (Vlaanderen, Wallonie); what is none stays for the schema to refuse."""
+    if not isinstance(value, str):
+        return value
+    return region_named(value) or value.strip().lower()
+
+
+def _province(value: Any) -> Any:
+    """A province under its Dutch name when it is one of Belgium's (Anvers is Antwerpen)."""
+    return (province_named(value) or value) if isinstance(value, str) else value
 
 
 Party = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-Region = Annotated[Literal["flemish", "brussels", "wallonia"], BeforeValidator(_lower)]
+Region = Annotated[Literal["flemish", "brussels", "wallonia"], BeforeValidator(_region)]
+Province = Annotated[Text, BeforeValidator(_province)]
 Campuses = Annotated[list[Text], Field(max_length=200)]
 
 
 class RegisterInstitution(CommandData):
     institution: Party
     name: Text
-    province: Text
+    province: Province
     region: Region
     campuses: Campuses = Field(default_factory=list)
 
@@ -33,7 +43,7 @@ class RegisterInstitution(CommandData):
 class UpdateInstitution(CommandData):
     institution: Party
     name: Text | None = None
-    province: Text | None = None
+    province: Province | None = None
     region: Region | None = None
     campuses: Campuses | None = None
 

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from domain.errors import DomainError
 from domain.identifiers import FOD, MidId, Modality, Source
+from domain.reference import parse_modality
 from services.unit_of_work import UnitOfWork
 
 
@@ -63,7 +64,7 @@ def _parse_modality(value: Any) -> Modality:
     if not isinstance(value, str):
         raise PydanticCustomError("schema", "a modality is a string such as CT or PET-CT")
     try:
-        return Modality.parse(value)
+        return parse_modality(value)
     except DomainError as error:
         raise PydanticCustomError(error.code, str(error)) from None
 

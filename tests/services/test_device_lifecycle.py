@@ -620,3 +620,14 @@ def test_the_fod_may_decommission_any_hospitals_device_but_a_supplier_may_not(se
     retired = sender.accepted("fod", "device.decommission", {"mid_id": mid_id, **retire})
     assert retired["device_status"] == "decommissioned"
     sender.rejected("fod", "device.decommission", {"mid_id": mid_id, **retire}, "device_decommissioned")
+
+
+def test_provinces_regions_and_modalities_are_known_by_their_other_names(sender: Sender) -> None:
+    facts = {"institution": "H002", "name": "CHU", "province": "Liège", "region": "Wallonie"}
+    registered = sender.accepted("fod", "institution.register", facts)
+    assert (registered["province"], registered["region"]) == ("Luik", "wallonia")
+    updated = sender.accepted("fod", "institution.update", {"institution": "H002", "province": "Namur"})
+    assert updated["province"] == "Namen"
+    # A hospital asking for an "MR" gets an MRI MID-ID.
+    issued = sender.accepted(HOSPITAL, "midid.issue", {"modality": "MR"})
+    assert issued["modality"] == "MRI"
