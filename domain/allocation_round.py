@@ -179,6 +179,19 @@ class AllocationRound(Aggregate):
                 return {**decision, "status": self.statuses.get(institution)}
         return None
 
+    def summary(self) -> dict[str, Any]:
+        """The round in one line of a list: what it allocates, where it stands, how many applied."""
+        return {
+            "round_id": self.round_id,
+            "programme": self.programme,
+            "period": self.period,
+            "status": self.status,
+            "capacity": self.capacity,
+            "deadline": None if self.deadline is None else self.deadline.isoformat(),
+            "applications": len(self.applications),
+            "policy_version": self.policy_version,
+        }
+
     def decisions_with_status(self) -> list[dict[str, Any]]:
         return [{**d, "status": self.statuses.get(d["institution"])} for d in self.decisions]
 

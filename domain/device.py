@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import DomainError, ErrorDetail
 from domain.fanc import MIDID_IN_FORCE, check_in_fanc_scope, check_legacy_number_accepted
 from domain.identifiers import MidId, Modality, SerialNumber, stable_id
+from domain.obligations import licensed_on
 
 ANNOUNCED = "announced"
 REPORTED = "reported"
@@ -25,6 +26,20 @@ STATEMENT_FIELDS = ("manufacturer", "model", "serial_number", "campus", "install
 
 COMPARED_FIELDS = ("institution", "modality", "manufacturer", "model", "serial_number", "installed_on")
 """What the hospital's and the supplier's statements should agree on."""
+
+
+STATUSES = (ANNOUNCED, REPORTED, LINKED, DECOMMISSIONED)
+
+
+def device_status(*, reported: bool, linked: bool, decommissioned: bool) -> str:
+    """Where a device is in its life: the latest step it took counts."""
+    if decommissioned:
+        return DECOMMISSIONED
+    if linked:
+        return LINKED
+    if reported:
+        return REPORTED
+    return ANNOUNCED
 
 
 def device_id(mid_id: str | MidId) -> UUID:
@@ -114,13 +129,7 @@ class Device(Aggregate):
 
     @property
     def status(self) -> str:
-        if self.decommissioned:
-            return DECOMMISSIONED
-        if self.linked:
-            return LINKED
-        if self.reported:
-            return REPORTED
-        return ANNOUNCED
+        return device_status(reported=self.reported, linked=self.linked, decommissioned=self.decommissioned)
 
     @property
     def ionising(self) -> bool:
@@ -128,14 +137,12 @@ class Device(Aggregate):
 
     def licence_valid_on(self, day: date | None) -> bool:
         """Valid on that day; without a day, only a licence without an end date counts."""
-        for licence in self.licences.values():
-            valid_from, valid_until = licence["valid_from"], licence["valid_until"]
-            if day is None:
-                if valid_until is None:
-                    return True
-            elif valid_from is not None and valid_from <= day and (valid_until is None or day <= valid_until):
-                return True
-        return False
+        covers = [
+            (licence["valid_from"], licence["valid_until"])
+            for licence in self.licences.values()
+            if licence["valid_from"] is not None
+        ]
+        return licensed_on(covers, day)
 
     def open_discrepancies(self) -> list[dict[str, str]]:
         return [dict(self.discrepancies[field]) for field in sorted(self.discrepancies)]

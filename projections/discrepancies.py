@@ -23,14 +23,21 @@ was a discrepancy.
 
 from __future__ import annotations
 
-import calendar
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from domain.fanc import LEGACY_NUMBERS_ACCEPTED_UNTIL
 from domain.identifiers import Modality
+from domain.obligations import (
+    DAY,
+    DAYS_TO_LINK,
+    MONTHS_UNLINKED,
+    link_overdue_on,
+    uncovered,
+    unused_overdue_on,
+)
 from projections.projector import Projection
 from projections.store import Transaction
 
@@ -47,10 +54,6 @@ DERIVED = ("not_reported", "not_linked", "billing_without_licence", "billing_aft
 """Kinds recomputed from a device's recorded dates whenever one of them changes."""
 
 STATES = ("open", "resolved", "pending", "all")
-
-DAYS_TO_LINK = 30
-MONTHS_UNLINKED = 12
-DAY = timedelta(days=1)
 
 COLUMNS = (
     "id",
@@ -70,33 +73,6 @@ COLUMNS = (
     "resolved_command_id",
     "resolved_by_event",
 )
-
-Interval = tuple[date, date | None]
-
-
-def after_months(day: date, months: int) -> date:
-    """The same day `months` later (the month's last day when it has no such day)."""
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def uncovered(start: date, end: date | None, covers: list[Interval]) -> list[Interval]:
-    """The parts of [start, end] (inclusive; None: open) that none of `covers` (inclusive) covers."""
-    gaps: list[Interval] = []
-    cursor: date | None = start
-    for cover_from, cover_until in sorted(covers, key=lambda c: c[0]):
-        if cursor is None or (end is not None and cursor > end):
-            break
-        if cover_until is not None and cover_until < cursor:
-            continue
-        if cover_from > cursor:
-            gap_end = cover_from - DAY if end is None else min(cover_from - DAY, end)
-            gaps.append((cursor, gap_end))
-        cursor = None if cover_until is None else max(cursor, cover_until + DAY)
-    if cursor is not None and (end is None or cursor <= end):
-        gaps.append((cursor, end))
-    return gaps
 
 
 def _day(text: str | None) -> date | None:
@@ -153,7 +129,7 @@ def derive(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "",
             reported_on,
             None,
-            reported_on + timedelta(days=DAYS_TO_LINK + 1),
+            link_overdue_on(reported_on),
             {"reported_on": reported_on.isoformat(), "days_allowed": DAYS_TO_LINK},
         )
         found[key] = row
@@ -241,7 +217,7 @@ class Discrepancies(Projection):
         if getattr(e, "legacy_ref", None) is not None:
             return  # a backfilled MID-ID is linked in the same breath
         issued_on = e.timestamp.date()
-        due_on = after_months(issued_on, MONTHS_UNLINKED) + DAY
+        due_on = unused_overdue_on(issued_on)
         detail = {
             "issued_on": issued_on.isoformat(),
             "modality": e.modality,

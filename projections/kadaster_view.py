@@ -7,12 +7,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
+from domain.device import STATEMENT_FIELDS, device_status
 from domain.identifiers import MidId
 from projections.projector import Projection
 from projections.store import Transaction
-
-STATEMENT_FIELDS = ("manufacturer", "model", "serial_number", "campus", "installed_on", "use")
-"""What the hospital states (and changes, or the FOD corrects); the supplier's values never land here."""
 
 LIST_COLUMNS = (
     "mid_id",
@@ -65,8 +63,6 @@ SORTABLE = (
 )
 """Columns a list may be sorted on; the MID-ID's sequence number breaks ties, so pages are stable."""
 
-STATUSES = ("announced", "reported", "linked", "decommissioned")
-
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
@@ -80,13 +76,11 @@ def _said(e: Any, **extra: Any) -> dict[str, Any]:
 
 
 def _status(row: dict[str, Any]) -> str:
-    if row["decommissioned_on"] is not None:
-        return "decommissioned"
-    if row["linked_on"] is not None:
-        return "linked"
-    if row["reported_at"] is not None:
-        return "reported"
-    return "announced"
+    return device_status(
+        reported=row["reported_at"] is not None,
+        linked=row["linked_on"] is not None,
+        decommissioned=row["decommissioned_on"] is not None,
+    )
 
 
 class KadasterView(Projection):

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.command_record import command_record_id
+from domain.device import STATUSES as DEVICE_STATUSES
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import MidId
 from domain.reference import parse_modality, province_named
@@ -256,7 +257,7 @@ class Queries:
             "institution": _text(filters, "institution"),
             "modality": _modality(filters),
             "province": _province(filters),
-            "status": _choice(filters, "status", kadaster_view.STATUSES),
+            "status": _choice(filters, "status", DEVICE_STATUSES),
             "campus": _text(filters, "campus"),
         }
         sort = _sort(filters)

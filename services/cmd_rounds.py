@@ -176,15 +176,7 @@ def _policy_inputs(data: OpenRound) -> dict[str, Any]:
 
 
 def round_result(round_: AllocationRound) -> Result:
-    return {
-        "round_id": round_.round_id,
-        "programme": round_.programme,
-        "period": round_.period,
-        "status": round_.status,
-        "capacity": round_.capacity,
-        "deadline": None if round_.deadline is None else round_.deadline.isoformat(),
-        "applications": len(round_.applications),
-    }
+    return round_.summary()
 
 
 @command("round.open", OpenRound, {"vazg"}, "Open an allocation round with its policy inputs")
@@ -266,7 +258,6 @@ def decide_round(uow: UnitOfWork, data: Decide, cause: Cause) -> Result:
 def decision_result(round_: AllocationRound) -> Result:
     return {
         **round_result(round_),
-        "policy_version": round_.policy_version,
         "ranking": round_.ranking,
         "decisions": round_.decisions_with_status(),
     }

@@ -170,22 +170,9 @@ def ranking(register: Register, period: str) -> list[dict[str, Any]]:
     return [{field: r[field] for field in RANKING_FIELDS} for r in regions]
 
 
-def _summary(round_: AllocationRound) -> dict[str, Any]:
-    return {
-        "round_id": round_.round_id,
-        "programme": round_.programme,
-        "period": round_.period,
-        "status": round_.status,
-        "capacity": round_.capacity,
-        "deadline": None if round_.deadline is None else round_.deadline.isoformat(),
-        "applications": len(round_.applications),
-        "policy_version": round_.policy_version,
-    }
-
-
 def list_rounds(register: Register) -> list[dict[str, Any]]:
     """Every round in the order they were opened, with status and counts."""
-    return [_summary(round_) for round_ in _rounds(register)]
+    return [round_.summary() for round_ in _rounds(register)]
 
 
 def show_round(register: Register, round_id: str) -> dict[str, Any]:
@@ -193,7 +180,7 @@ def show_round(register: Register, round_id: str) -> dict[str, Any]:
     reasons and status, objections with rulings, waivers and grants."""
     round_ = _round(register, round_id)
     return {
-        **_summary(round_),
+        **round_.summary(),
         "inputs": round_.policy_inputs,
         "applications": [round_.applications[i] for i in sorted(round_.applications)],
         "withdrawals": round_.withdrawals,

@@ -12,6 +12,7 @@ from adapters.bootstrap import open_projector_for_maintenance
 from adapters.cli.common import add_client_options, emit, print_table, run_client, settings_or_exit
 from adapters.cli.progress import ProgressBar
 from adapters.logging import configure_logging
+from domain.obligations import DEADLINES
 from projections.projector import Projector
 from projections.rebuild import rebuild, status
 from projections.store import ReadModelStore
@@ -297,10 +298,9 @@ def add_read_commands(sub: Any) -> None:
         "discrepancies",
         help="where sources disagree, deadlines passed or numbers were misused",
         description="Discrepancies as they stand on a day (default today): supplier and hospital disagree "
-        "(statement_mismatch), announced but not reported (not_reported), reported but not linked for more "
-        "than 30 days (not_linked), MID-ID unused for more than 12 months (midid_unlinked), billing number "
-        "without FANC licence (billing_without_licence) or after decommissioning "
-        "(billing_after_decommission), "
+        "(statement_mismatch), announced but not reported (not_reported), "
+        f"{DEADLINES}, billing number without FANC licence (billing_without_licence) or after "
+        "decommissioning (billing_after_decommission), "
         "licence recorded under an old FANC number after the transition (legacy_number_after_transition).",
     )
     discrepancies.add_argument("--institution", help="only this institution's")

@@ -25,30 +25,33 @@ Progress = Callable[[int, int], None]
 
 BATCH = 2000
 
-KADASTER_COLUMNS: list[tuple[str, str]] = [
-    ("mid_id", "MID-ID"),
-    ("institution", "Institution"),
-    ("province", "Province"),
-    ("campus", "Campus"),
-    ("modality", "Modality"),
-    ("manufacturer", "Manufacturer"),
-    ("model", "Model"),
-    ("serial_number", "Serial number"),
-    ("use", "Use"),
-    ("installed_on", "Installed on"),
-    ("status", "Status"),
-    ("licence_ref", "FANC licence"),
-    ("licence_valid_from", "Licence valid from"),
-    ("licence_valid_until", "Licence valid until"),
-    ("legacy_number", "FANC legacy number"),
-    ("billing_number", "Billing number"),
-    ("legacy_ref", "FOD file (before MID-ID)"),
-    ("registered_on", "Registered on"),
-    ("linked_on", "Linked on"),
-    ("decommissioned_on", "Decommissioned on"),
-    ("opened_at", "First recorded (UTC)"),
-    ("updated_at", "Last changed (UTC)"),
-]
+HEADERS = {
+    "mid_id": "MID-ID",
+    "institution": "Institution",
+    "province": "Province",
+    "campus": "Campus",
+    "modality": "Modality",
+    "manufacturer": "Manufacturer",
+    "model": "Model",
+    "serial_number": "Serial number",
+    "use": "Use",
+    "installed_on": "Installed on",
+    "status": "Status",
+    "licence_ref": "FANC licence",
+    "licence_valid_from": "Licence valid from",
+    "licence_valid_until": "Licence valid until",
+    "legacy_number": "FANC legacy number",
+    "billing_number": "Billing number",
+    "legacy_ref": "FOD file (before MID-ID)",
+    "registered_on": "Registered on",
+    "linked_on": "Linked on",
+    "decommissioned_on": "Decommissioned on",
+    "opened_at": "First recorded (UTC)",
+    "updated_at": "Last changed (UTC)",
+}
+"""How an export heads each of the kadaster view's columns."""
+
+KADASTER_COLUMNS = [(name, HEADERS[name]) for name in kadaster_view.EXPORT_COLUMNS]
 """The kadaster view's columns (`projections.kadaster_view.EXPORT_COLUMNS`), with their headers."""
 
 

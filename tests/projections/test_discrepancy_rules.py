@@ -11,7 +11,8 @@ import pytest
 from domain.device import Device
 from domain.identifiers import MidId, Modality
 from domain.mid_id import MidIdRecord
-from projections.discrepancies import Discrepancies, after_months, list_discrepancies, uncovered
+from domain.obligations import after_months, uncovered
+from projections.discrepancies import Discrepancies, list_discrepancies
 from projections.store import ReadModelStore
 
 D = date.fromisoformat
