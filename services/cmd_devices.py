@@ -259,6 +259,15 @@ def backfill(uow: UnitOfWork, data: BackfillDevice, cause: Cause) -> Result:
         )
     )
     device = device_of(uow, record, cause)
+    backfill_device(device, data, cause.provenance)
+    record.link(device.id, **cause.provenance)
+    if device.legacy_number is not None:
+        uow.add(LegacyFancNumber.map(device.legacy_number, record.mid_id, **cause.provenance))
+    return _backfill_result(record, device, already_backfilled=False)
+
+
+def backfill_device(device: Device, data: BackfillDevice, provenance: dict[str, str]) -> None:
+    """What a backfill records on the device: the FOD's statement, linked at once, its old FANC number."""
     device.backfill(
         legacy_ref=data.legacy_ref,
         manufacturer=data.manufacturer,
@@ -268,15 +277,11 @@ def backfill(uow: UnitOfWork, data: BackfillDevice, cause: Cause) -> Result:
         installed_on=data.installed_on,
         use=data.use,
         registered_on=data.registered_on,
-        **cause.provenance,
+        **provenance,
     )
-    device.link(**cause.provenance)
-    record.link(device.id, **cause.provenance)
+    device.link(**provenance)
     if data.legacy_number is not None:
-        legacy_number = normalise_legacy_number(data.legacy_number)
-        uow.add(LegacyFancNumber.map(legacy_number, record.mid_id, **cause.provenance))
-        device.map_legacy_number(legacy_number, **cause.provenance)
-    return _backfill_result(record, device, already_backfilled=False)
+        device.map_legacy_number(normalise_legacy_number(data.legacy_number), **provenance)
 
 
 def _backfill_result(record: MidIdRecord, device: Device, already_backfilled: bool) -> Result:

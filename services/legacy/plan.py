@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from domain.identifiers import FOD
+from domain.device import Device
+from domain.identifiers import FOD, MidId
 from domain.reference import UNKNOWN_PROVINCE
+from services.cmd_devices import BackfillDevice, backfill_device
 from services.legacy.rows import LEGACY_CUTOFF, InstitutionFacts, LegacyDevice
 from services.legacy.state import DeviceState, as_json
 from services.processor import Inbound
@@ -129,6 +131,23 @@ class Refusal:
             "command_id": self.command_id,
             "earlier": self.earlier,
         }
+
+
+NEW_DEVICE = MidId(1)
+"""Stands in for the MID-ID a device of a dry run would receive."""
+
+
+def state_after_backfill(device: LegacyDevice, mid_id: str | None) -> DeviceState:
+    """What `midid.backfill` records from the row, as the command itself records it, on a device not
+    stored, so the import need not read it back (a dry run's new device: its MID-ID left out)."""
+    planned = plan_backfill(device, "")
+    data = BackfillDevice.model_validate(planned.data)
+    provenance = {"source": planned.source, "command_id": planned.command_id}
+    shown = str(NEW_DEVICE) if mid_id is None else mid_id
+    recorded = Device.open(shown, data.institution, data.modality.value, **provenance)
+    backfill_device(recorded, data, provenance)
+    state = DeviceState.of(recorded)
+    return state if mid_id is not None else replace(state, mid_id="MID-(new)")
 
 
 def plan_changes(

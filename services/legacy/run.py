@@ -9,7 +9,14 @@ from typing import Any
 
 from domain.device import Device
 from domain.institution import institution_id
-from services.legacy.plan import PlannedCommand, Refusal, plan_backfill, plan_changes, plan_institution
+from services.legacy.plan import (
+    PlannedCommand,
+    Refusal,
+    plan_backfill,
+    plan_changes,
+    plan_institution,
+    state_after_backfill,
+)
 from services.legacy.rows import LegacyDevice, LegacyFile, Problem
 from services.legacy.state import DeviceState, legacy_refs, read_device, read_devices
 from services.processor import CommandProcessor
@@ -173,7 +180,7 @@ class LegacyImport:
             if result.mid_id is None:
                 continue
             if result.created:
-                state: DeviceState | None = DeviceState.after_backfill(device, result.mid_id)
+                state: DeviceState | None = state_after_backfill(device, result.mid_id)
             else:
                 # Backfilled before this import, or by another one while it ran.
                 found = existing.get(result.mid_id) or read_device(self.register, result.mid_id)
@@ -269,7 +276,7 @@ class LegacyImport:
             result = summary.results[device.row]
             found = existing.get(result.mid_id) if result.mid_id else None
             if found is None:
-                state = DeviceState.after_backfill(device, "MID-(new)")
+                state = state_after_backfill(device, None)
                 result.created = True
                 planned += result.mid_id is None
             else:

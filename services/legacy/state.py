@@ -14,7 +14,6 @@ from eventsourcing.utils import get_topic
 
 from domain.device import STATEMENT_FIELDS, Device, device_id
 from domain.mid_id import LegacyRef
-from services.legacy.rows import LegacyDevice
 from services.register import Register
 
 
@@ -44,19 +43,6 @@ class DeviceState:
             licences=frozenset(device.licences),
             billing_number=device.billing_number,
             decommissioned=device.decommissioned,
-        )
-
-    @classmethod
-    def after_backfill(cls, device: LegacyDevice, mid_id: str) -> DeviceState:
-        """What `midid.backfill` records from the row, so the import need not read it back."""
-        return cls(
-            mid_id=mid_id,
-            modality=device.modality,
-            record=device.statement(),
-            legacy_number=device.fanc_number,
-            licences=frozenset(),
-            billing_number=None,
-            decommissioned=False,
         )
 
     @property

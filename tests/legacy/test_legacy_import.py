@@ -28,6 +28,7 @@ from projections.kadaster_view import KadasterView, find_device, list_devices
 from projections.mid_id_register import MidIdRegister, list_mid_ids
 from projections.projector import Projector
 from projections.store import ReadModelStore
+from services.legacy.plan import plan_backfill, state_after_backfill
 from services.legacy.rows import LegacyFile
 from services.legacy.run import ImportSummary, LegacyImport
 from services.legacy.state import DeviceState, legacy_refs, read_devices
@@ -671,3 +672,24 @@ def test_reading_the_devices_in_pages_gives_what_reading_them_one_by_one_gives(r
         assert paged[mid_id].version == one.version
     assert sorted(read_devices(register, mid_ids[:5])) == sorted(mid_ids[:5])
     assert read_devices(register, []) == {}
+
+
+def test_what_the_import_predicts_of_a_backfill_is_what_the_register_recorded(
+    register: Register,
+) -> None:
+    legacy = read_legacy_file(SAMPLE_CSV)
+    # Only the backfill, so the register holds exactly what it recorded.
+    backfills = [
+        plan_backfill(device, legacy.name).inbound(datetime(2024, 4, 23, 10, tzinfo=UTC))
+        for device in legacy.devices
+    ]
+    handled = CommandProcessor(register).process(backfills)
+    recorded = read_devices(register)
+    assert len(recorded) == len(legacy.devices)
+    for device, outcome in zip(legacy.devices, handled, strict=True):
+        mid_id = outcome.outcome["result"]["mid_id"]
+        predicted = state_after_backfill(device, mid_id)
+        assert predicted == DeviceState.of(recorded[mid_id])
+        assert predicted.fingerprint == DeviceState.of(recorded[mid_id]).fingerprint
+    # A dry run's new device is shown without a MID-ID of its own.
+    assert state_after_backfill(legacy.devices[0], None).mid_id == "MID-(new)"
