@@ -8,6 +8,8 @@ from itertools import islice
 from typing import Any
 from uuid import UUID
 
+from domain.command_record import CommandRecord
+from domain.events import event_class
 from domain.identifiers import MidId
 from projections.projector import Projection
 from projections.store import Transaction
@@ -15,7 +17,7 @@ from projections.store import Transaction
 BUSINESS_DATES = ("effective_on", "received_on", "valid_from", "installed_on", "registered_on", "deadline")
 """The business date an event refers to, the first of these it carries."""
 
-NOT_HISTORY = ("CommandRecord.Handled",)
+NOT_HISTORY = (event_class(CommandRecord, "Handled").__qualname__,)
 """Commands are the command log's (query `commands`); every history row names its command by id."""
 
 HELD_BY_SUBJECT = ("Device", "MidIdRecord", "LegacyRef", "Institution")

@@ -10,11 +10,16 @@ round named has no per-100,000 figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from projections.projector import Projection
+from eventsourcing.domain import Aggregate
+
+from domain.allocation_round import AllocationRound
+from domain.device import Device
+from domain.events import event_class
+from domain.institution import Institution
+from projections.projector import Handler, Projection
 from projections.store import Transaction
 
 PER = 100_000
@@ -28,6 +33,27 @@ def province_key(name: str) -> str:
 class Capacity(Projection):
     name = "capacity"
     version = 1
+    # Capacity counts devices in service per province and the figures a round was opened with.
+    ignored = (
+        "AllocationRound.ApplicationFiled",
+        "AllocationRound.ApplicationWithdrawn",
+        "AllocationRound.Closed",
+        "AllocationRound.Decided",
+        "AllocationRound.Finalised",
+        "AllocationRound.Granted",
+        "AllocationRound.ObjectionLodged",
+        "AllocationRound.ObjectionRuled",
+        "Device.BillingNumberAssigned",
+        "Device.BillingNumberWithdrawn",
+        "Device.Changed",
+        "Device.Corrected",
+        "Device.DiscrepancyRecorded",
+        "Device.DiscrepancyResolved",
+        "Device.InstallationRecorded",
+        "Device.LegacyNumberMapped",
+        "Device.LicenceRecorded",
+        "Device.TransferReceived",
+    )
     tables = (
         "rm_capacity_devices",
         "rm_capacity_counts",
@@ -51,16 +77,16 @@ class Capacity(Projection):
         "recognised_devices BIGINT, round_id TEXT NOT NULL, recorded_at TEXT NOT NULL)",
     )
 
-    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+    def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            "Institution.Registered": self.institution_registered,
-            "Institution.Updated": self.institution_updated,
-            "AllocationRound.Opened": self.round_opened,
-            "Device.Opened": self.opened,
-            "Device.Reported": self.in_service,
-            "Device.Backfilled": self.in_service,
-            "Device.Linked": self.linked,
-            "Device.Decommissioned": self.decommissioned,
+            event_class(Institution, "Registered"): self.institution_registered,
+            event_class(Institution, "Updated"): self.institution_updated,
+            event_class(AllocationRound, "Opened"): self.round_opened,
+            event_class(Device, "Opened"): self.opened,
+            event_class(Device, "Reported"): self.in_service,
+            event_class(Device, "Backfilled"): self.in_service,
+            event_class(Device, "Linked"): self.linked,
+            event_class(Device, "Decommissioned"): self.decommissioned,
         }
 
     @staticmethod

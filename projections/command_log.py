@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
-from projections.projector import Projection
+from eventsourcing.domain import Aggregate
+
+from domain.command_record import CommandRecord
+from domain.events import event_class
+from projections.projector import Handler, Projection
 from projections.store import Transaction
 
 
@@ -23,8 +26,8 @@ class CommandLog(Projection):
         "CREATE INDEX IF NOT EXISTS rm_commands_sender ON rm_commands (sender, status)",
     )
 
-    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
-        return {"CommandRecord.Handled": self.handled}
+    def handlers(self) -> dict[type[Aggregate.Event], Handler]:
+        return {event_class(CommandRecord, "Handled"): self.handled}
 
     @staticmethod
     def handled(tx: Transaction, e: Any) -> None:

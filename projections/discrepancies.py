@@ -28,8 +28,13 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from eventsourcing.domain import Aggregate
+
+from domain.device import Device
+from domain.events import event_class
 from domain.fanc import LEGACY_NUMBERS_ACCEPTED_UNTIL
 from domain.identifiers import Modality
+from domain.mid_id import MidIdRecord
 from domain.obligations import (
     DAY,
     DAYS_TO_LINK,
@@ -38,7 +43,7 @@ from domain.obligations import (
     uncovered,
     unused_overdue_on,
 )
-from projections.projector import Projection
+from projections.projector import Handler, Projection
 from projections.store import Transaction
 
 KINDS = (
@@ -172,6 +177,8 @@ def derive(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 class Discrepancies(Projection):
     name = "discrepancies"
     version = 1
+    # No deadline or number depends on what the statement says, or on a transfer.
+    ignored = ("Device.Changed", "Device.Corrected", "Device.LegacyNumberMapped", "Device.TransferReceived")
     tables = ("rm_discrepancies", "rm_discrepancy_devices")
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_discrepancies ("
@@ -192,22 +199,22 @@ class Discrepancies(Projection):
         "holdings TEXT NOT NULL, licences TEXT NOT NULL)",
     )
 
-    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+    def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            "MidIdRecord.Issued": self.mid_id_issued,
-            "MidIdRecord.Linked": self.mid_id_done,
-            "MidIdRecord.Cancelled": self.mid_id_done,
-            "Device.Opened": self.opened,
-            "Device.Reported": self.reported,
-            "Device.Backfilled": self.reported,
-            "Device.Linked": self.linked,
-            "Device.Decommissioned": self.decommissioned,
-            "Device.InstallationRecorded": self.installation_recorded,
-            "Device.LicenceRecorded": self.licence_recorded,
-            "Device.BillingNumberAssigned": self.billing_number_assigned,
-            "Device.BillingNumberWithdrawn": self.billing_number_withdrawn,
-            "Device.DiscrepancyRecorded": self.discrepancy_recorded,
-            "Device.DiscrepancyResolved": self.discrepancy_resolved,
+            event_class(MidIdRecord, "Issued"): self.mid_id_issued,
+            event_class(MidIdRecord, "Linked"): self.mid_id_done,
+            event_class(MidIdRecord, "Cancelled"): self.mid_id_done,
+            event_class(Device, "Opened"): self.opened,
+            event_class(Device, "Reported"): self.reported,
+            event_class(Device, "Backfilled"): self.reported,
+            event_class(Device, "Linked"): self.linked,
+            event_class(Device, "Decommissioned"): self.decommissioned,
+            event_class(Device, "InstallationRecorded"): self.installation_recorded,
+            event_class(Device, "LicenceRecorded"): self.licence_recorded,
+            event_class(Device, "BillingNumberAssigned"): self.billing_number_assigned,
+            event_class(Device, "BillingNumberWithdrawn"): self.billing_number_withdrawn,
+            event_class(Device, "DiscrepancyRecorded"): self.discrepancy_recorded,
+            event_class(Device, "DiscrepancyResolved"): self.discrepancy_resolved,
         }
 
     # MID-IDs left unused

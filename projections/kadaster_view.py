@@ -7,9 +7,14 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
-from domain.device import STATEMENT_FIELDS, device_status
+from eventsourcing.domain import Aggregate
+
+from domain.device import STATEMENT_FIELDS, Device, device_status
+from domain.events import event_class
 from domain.identifiers import MidId
-from projections.projector import Projection
+from domain.institution import Institution
+from domain.mid_id import MidIdRecord
+from projections.projector import Handler, Projection
 from projections.store import Transaction
 
 LIST_COLUMNS = (
@@ -83,9 +88,20 @@ def _status(row: dict[str, Any]) -> str:
     )
 
 
+LICENCE_RECORDED = event_class(Device, "LicenceRecorded")
+
+
 class KadasterView(Projection):
     name = "kadaster_view"
     version = 1
+    # The supplier's notice shows as discrepancies, transfers in the audit history; the MID-ID's own
+    # link and cancellation are the MID-ID register's.
+    ignored = (
+        "Device.InstallationRecorded",
+        "Device.TransferReceived",
+        "MidIdRecord.Cancelled",
+        "MidIdRecord.Linked",
+    )
     tables = ("rm_devices", "rm_device_licences", "rm_institutions", "rm_device_mid_ids")
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_devices ("
@@ -125,34 +141,34 @@ class KadasterView(Projection):
         "mid_id TEXT PRIMARY KEY, source TEXT NOT NULL, command_id TEXT NOT NULL, issued_at TEXT NOT NULL)",
     )
 
-    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+    def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            "MidIdRecord.Issued": self.mid_id_issued,
-            "Institution.Registered": self.institution_registered,
-            "Institution.Updated": self.institution_updated,
-            "Device.Opened": self.opened,
-            "Device.Reported": self.stated,
-            "Device.Backfilled": self.backfilled,
-            "Device.Changed": self.changed,
-            "Device.Corrected": self.corrected,
-            "Device.Linked": self.linked,
-            "Device.Decommissioned": self.decommissioned,
-            "Device.LegacyNumberMapped": self.legacy_number_mapped,
-            "Device.BillingNumberAssigned": self.billing_number_assigned,
-            "Device.BillingNumberWithdrawn": self.billing_number_withdrawn,
-            "Device.DiscrepancyRecorded": self.discrepancy_recorded,
-            "Device.DiscrepancyResolved": self.discrepancy_resolved,
+            event_class(MidIdRecord, "Issued"): self.mid_id_issued,
+            event_class(Institution, "Registered"): self.institution_registered,
+            event_class(Institution, "Updated"): self.institution_updated,
+            event_class(Device, "Opened"): self.opened,
+            event_class(Device, "Reported"): self.stated,
+            event_class(Device, "Backfilled"): self.backfilled,
+            event_class(Device, "Changed"): self.changed,
+            event_class(Device, "Corrected"): self.corrected,
+            event_class(Device, "Linked"): self.linked,
+            event_class(Device, "Decommissioned"): self.decommissioned,
+            event_class(Device, "LegacyNumberMapped"): self.legacy_number_mapped,
+            event_class(Device, "BillingNumberAssigned"): self.billing_number_assigned,
+            event_class(Device, "BillingNumberWithdrawn"): self.billing_number_withdrawn,
+            event_class(Device, "DiscrepancyRecorded"): self.discrepancy_recorded,
+            event_class(Device, "DiscrepancyResolved"): self.discrepancy_resolved,
         }
 
     def apply(self, tx: Transaction, event: Any, position: int) -> None:
         # Of all licences a device had, the row shows the latest one; ties go to the later event.
-        if type(event).__qualname__ == "Device.LicenceRecorded":
+        if type(event) is LICENCE_RECORDED:
             self.licence_recorded(tx, event, position)
         else:
             super().apply(tx, event, position)
 
     def wants(self, event_type: str) -> bool:
-        return event_type == "Device.LicenceRecorded" or event_type in self._handlers
+        return event_type == LICENCE_RECORDED.__qualname__ or event_type in self._handled_names
 
     # the institutions and MID-IDs the rows refer to
 

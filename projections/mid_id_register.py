@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from projections.projector import Projection
+from eventsourcing.domain import Aggregate
+
+from domain.events import event_class
+from domain.mid_id import MidIdRecord
+from projections.projector import Handler, Projection
 from projections.store import Transaction
 
 COLUMNS = (
@@ -43,11 +46,11 @@ class MidIdRegister(Projection):
         "CREATE INDEX IF NOT EXISTS rm_mid_ids_institution_sequence ON rm_mid_ids (institution, sequence)",
     )
 
-    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
+    def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            "MidIdRecord.Issued": self.issued,
-            "MidIdRecord.Cancelled": self.cancelled,
-            "MidIdRecord.Linked": self.linked,
+            event_class(MidIdRecord, "Issued"): self.issued,
+            event_class(MidIdRecord, "Cancelled"): self.cancelled,
+            event_class(MidIdRecord, "Linked"): self.linked,
         }
 
     @staticmethod

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
 from eventsourcing.application import Application
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 
 from projections.store import ReadModelStore, Transaction
 
@@ -16,6 +16,9 @@ log = structlog.get_logger("kadaster.projections")
 
 STATISTICS_EVERY = 20_000
 """Notifications applied between two refreshes of the planner's statistics on the read models."""
+
+Handler = Callable[[Transaction, Any], None]
+"""Applies one event to a read model's tables."""
 
 POSITIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS rm_positions ("
@@ -38,13 +41,16 @@ class Projection:
     tables: Sequence[str] = ()
     ddl: Sequence[str] = ()
 
-    def handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
-        """Event class name (e.g. `MidIdRecord.Issued`) to the function applying it."""
+    def handlers(self) -> Mapping[type[Aggregate.Event], Handler]:
+        """Event class (e.g. `event_class(MidIdRecord, "Issued")`) to the function applying it."""
         return {}
+
+    ignored: Collection[str] = ()
+    """Events of the aggregates it reads that this read model deliberately leaves aside, by class name."""
 
     def apply(self, tx: Transaction, event: DomainEventProtocol[Any], position: int) -> None:
         """`position`: the event's notification id, for read models that keep the log's order."""
-        handler = self._handlers.get(type(event).__qualname__)
+        handler = self._handlers.get(type(event))
         if handler is not None:
             handler(tx, event)
 
@@ -56,15 +62,19 @@ class Projection:
         """
         if type(self).apply is not Projection.apply:
             return True
-        return event_type in self._handlers
+        return event_type in self._handled_names
 
     @property
-    def _handlers(self) -> dict[str, Callable[[Transaction, Any], None]]:
-        cached: dict[str, Callable[[Transaction, Any], None]] | None = self.__dict__.get("_cached")
+    def _handlers(self) -> dict[type, Handler]:
+        cached: dict[type, Handler] | None = self.__dict__.get("_cached")
         if cached is None:
-            cached = self.handlers()
+            cached = dict(self.handlers())
             self.__dict__["_cached"] = cached
         return cached
+
+    @property
+    def _handled_names(self) -> frozenset[str]:
+        return frozenset(cls.__qualname__ for cls in self._handlers)
 
 
 class Projector:
