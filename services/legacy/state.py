@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from domain.device import STATEMENT_FIELDS, Device, device_id
+from domain.events import event_class, event_classes
 from domain.mid_id import LegacyRef
 from services.register import Register
 
@@ -62,7 +63,7 @@ class DeviceState:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-LEGACY_REF_TOPIC = f"{get_topic(LegacyRef)}.Assigned"
+LEGACY_REF_TOPIC = get_topic(event_class(LegacyRef, "Assigned"))
 
 
 def legacy_refs(register: Register, page: int = 5000) -> dict[tuple[str, str], str]:
@@ -90,15 +91,7 @@ def read_device(register: Register, mid_id: str) -> Device | None:
     return device if isinstance(device, Device) else None
 
 
-def _event_classes(base: type) -> list[type]:
-    found: list[type] = []
-    subclass: type
-    for subclass in base.__subclasses__():
-        found += [subclass, *_event_classes(subclass)]
-    return found
-
-
-DEVICE_TOPICS = sorted({get_topic(cls) for cls in _event_classes(Device.Event)})
+DEVICE_TOPICS = sorted(get_topic(cls) for cls in event_classes(Device))
 
 
 def read_devices(
