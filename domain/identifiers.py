@@ -114,7 +114,9 @@ class MidId:
         return cls(int(digits))
 
 
-_PARTY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PARTY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+"""What names an institution or a supplier in a source (`hospital/<institution>`)."""
+_PARTY = re.compile(PARTY_PATTERN)
 FOD = "fod"
 AUTHORITIES = (FOD, "fanc", "riziv", "vazg")
 

@@ -11,7 +11,7 @@ from domain.billing import BillingNumber, billing_number_id
 from domain.device import Device, device_id
 from domain.errors import DomainError
 from domain.fanc import LegacyFancNumber, check_in_fanc_scope, legacy_number_id, normalise_legacy_number
-from domain.identifiers import MidId
+from domain.identifiers import PARTY_PATTERN, MidId
 from domain.mid_id import LegacyRef, MidIdRecord, legacy_ref_id
 from services.cmd_mid_ids import require_mid_id, take_next_number
 from services.commands import Cause, CommandData, MidIdField, ModalityField, Result, command
@@ -22,7 +22,7 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-Party = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Party = Annotated[str, Field(pattern=PARTY_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000)]
 Use = Annotated[Literal["clinical", "research", "mixed"], BeforeValidator(_lower)]

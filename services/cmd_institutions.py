@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from domain.errors import DomainError
+from domain.identifiers import PARTY_PATTERN
 from domain.institution import Institution, institution_id
 from domain.reference import province_named, region_named
 from services.commands import Cause, CommandData, Result, command
@@ -25,7 +26,7 @@ def _province(value: Any) -> Any:
     return (province_named(value) or value) if isinstance(value, str) else value
 
 
-Party = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Party = Annotated[str, Field(pattern=PARTY_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Region = Annotated[Literal["flemish", "brussels", "wallonia"], BeforeValidator(_region)]
 Province = Annotated[Text, BeforeValidator(_province)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from domain.billing import normalise_billing_number
 from domain.fanc import normalise_legacy_number
-from domain.identifiers import Modality
+from domain.identifiers import PARTY_PATTERN, Modality
 from domain.reference import (
     PROVINCES,
     modality_named,
@@ -26,7 +26,7 @@ from services.legacy.rows import LEGACY_CUTOFF, LegacyDevice, LegacyFile, Proble
 MAX_TEXT = 200
 MAX_NUMBER = 64
 HEADER_SEARCH_ROWS = 20
-_PARTY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PARTY = re.compile(PARTY_PATTERN)
 _DAY_FIRST = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _YEAR_FIRST = re.compile(r"^(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})(?:[ T]00:00(?::00(?:\.0+)?)?)?$")
 _EXCEL_EPOCH = date(1899, 12, 30)
