@@ -26,7 +26,19 @@ class CommandRecord(Aggregate):
     def create_id(sender: str, command_id: str) -> UUID:
         return command_record_id(sender, command_id)
 
-    @event("Handled")
+    class Handled(Aggregate.Created):
+        sender: str
+        command_id: str
+        command_type: str | None
+        subject: str
+        channel: str
+        stream_sequence: int | None
+        received_at: str
+        body: str
+        body_encoding: str
+        outcome: dict[str, Any]
+
+    @event(Handled)
     def __init__(
         self,
         sender: str,

@@ -30,7 +30,21 @@ class Institution(Aggregate):
     def create_id(institution: str) -> UUID:
         return institution_id(institution)
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        institution: str
+        name: str
+        province: str
+        region: str
+        campuses: list[str]
+        source: str
+        command_id: str
+
+    class Updated(Aggregate.Event):
+        changes: dict[str, Any]
+        source: str
+        command_id: str
+
+    @event(Registered)
     def __init__(
         self,
         institution: str,
@@ -103,7 +117,7 @@ class Institution(Aggregate):
             self._update(changes=delta, source=source, command_id=command_id)
         return sorted(delta)
 
-    @event("Updated")
+    @event(Updated)
     def _update(self, changes: dict[str, Any], source: str, command_id: str) -> None:
         for key, value in changes.items():
             setattr(self, key, list(value) if key == "campuses" else value)

@@ -48,7 +48,27 @@ class MidIdRecord(Aggregate):
     def create_id(mid_id: str) -> UUID:
         return MidId.parse(mid_id).aggregate_id
 
-    @event("Issued")
+    class Issued(Aggregate.Created):
+        mid_id: str
+        sequence: int
+        institution: str
+        modality: str
+        note: str | None
+        source: str
+        command_id: str
+        legacy_ref: str | None = None
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+        source: str
+        command_id: str
+
+    class Linked(Aggregate.Event):
+        device_id: UUID
+        source: str
+        command_id: str
+
+    @event(Issued)
     def __init__(
         self,
         mid_id: str,
@@ -156,7 +176,7 @@ class MidIdRecord(Aggregate):
             )
         self._cancel(reason=reason, source=source, command_id=command_id)
 
-    @event("Cancelled")
+    @event(Cancelled)
     def _cancel(self, reason: str, source: str, command_id: str) -> None:
         self.status = CANCELLED
         self.cancel_reason = reason
@@ -169,7 +189,7 @@ class MidIdRecord(Aggregate):
         self._link(device_id=device_id, source=source, command_id=command_id)
         return True
 
-    @event("Linked")
+    @event(Linked)
     def _link(self, device_id: UUID, source: str, command_id: str) -> None:
         self.status = LINKED
         self.device_id = device_id

@@ -79,8 +79,8 @@ class Capacity(Projection):
 
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            event_class(Institution, "Registered"): self.institution_registered,
-            event_class(Institution, "Updated"): self.institution_updated,
+            Institution.Registered: self.institution_registered,
+            Institution.Updated: self.institution_updated,
             event_class(AllocationRound, "Opened"): self.round_opened,
             event_class(Device, "Opened"): self.opened,
             event_class(Device, "Reported"): self.in_service,
@@ -90,7 +90,7 @@ class Capacity(Projection):
         }
 
     @staticmethod
-    def institution_registered(tx: Transaction, e: Any) -> None:
+    def institution_registered(tx: Transaction, e: Institution.Registered) -> None:
         tx.execute(
             "INSERT INTO rm_capacity_institutions (institution, aggregate_id, province, region) "
             "VALUES (?, ?, ?, ?) "
@@ -99,7 +99,7 @@ class Capacity(Projection):
         )
 
     @staticmethod
-    def institution_updated(tx: Transaction, e: Any) -> None:
+    def institution_updated(tx: Transaction, e: Institution.Updated) -> None:
         for key in ("province", "region"):
             if key in e.changes:
                 tx.execute(

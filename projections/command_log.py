@@ -8,7 +8,6 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.command_record import CommandRecord
-from domain.events import event_class
 from projections.projector import Handler, Projection
 from projections.store import Transaction
 
@@ -27,10 +26,10 @@ class CommandLog(Projection):
     )
 
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
-        return {event_class(CommandRecord, "Handled"): self.handled}
+        return {CommandRecord.Handled: self.handled}
 
     @staticmethod
-    def handled(tx: Transaction, e: Any) -> None:
+    def handled(tx: Transaction, e: CommandRecord.Handled) -> None:
         tx.execute(
             "INSERT INTO rm_commands (record_id, sender, command_id, type, status, channel, subject, "
             "stream_sequence, received_at, recorded_at, errors, result) "

@@ -201,9 +201,9 @@ class Discrepancies(Projection):
 
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            event_class(MidIdRecord, "Issued"): self.mid_id_issued,
-            event_class(MidIdRecord, "Linked"): self.mid_id_done,
-            event_class(MidIdRecord, "Cancelled"): self.mid_id_done,
+            MidIdRecord.Issued: self.mid_id_issued,
+            MidIdRecord.Linked: self.mid_id_done,
+            MidIdRecord.Cancelled: self.mid_id_done,
             event_class(Device, "Opened"): self.opened,
             event_class(Device, "Reported"): self.reported,
             event_class(Device, "Backfilled"): self.reported,
@@ -220,7 +220,7 @@ class Discrepancies(Projection):
     # MID-IDs left unused
 
     @staticmethod
-    def mid_id_issued(tx: Transaction, e: Any) -> None:
+    def mid_id_issued(tx: Transaction, e: MidIdRecord.Issued) -> None:
         if getattr(e, "legacy_ref", None) is not None:
             return  # a backfilled MID-ID is linked in the same breath
         issued_on = e.timestamp.date()
@@ -246,7 +246,7 @@ class Discrepancies(Projection):
         )
 
     @staticmethod
-    def mid_id_done(tx: Transaction, e: Any) -> None:
+    def mid_id_done(tx: Transaction, e: MidIdRecord.Linked | MidIdRecord.Cancelled) -> None:
         for row in tx.execute(
             "SELECT id, due_on FROM rm_discrepancies WHERE subject_id = ? AND kind = ? "
             "AND resolved_at IS NULL",

@@ -143,9 +143,9 @@ class KadasterView(Projection):
 
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            event_class(MidIdRecord, "Issued"): self.mid_id_issued,
-            event_class(Institution, "Registered"): self.institution_registered,
-            event_class(Institution, "Updated"): self.institution_updated,
+            MidIdRecord.Issued: self.mid_id_issued,
+            Institution.Registered: self.institution_registered,
+            Institution.Updated: self.institution_updated,
             event_class(Device, "Opened"): self.opened,
             event_class(Device, "Reported"): self.stated,
             event_class(Device, "Backfilled"): self.backfilled,
@@ -173,7 +173,7 @@ class KadasterView(Projection):
     # the institutions and MID-IDs the rows refer to
 
     @staticmethod
-    def mid_id_issued(tx: Transaction, e: Any) -> None:
+    def mid_id_issued(tx: Transaction, e: MidIdRecord.Issued) -> None:
         tx.execute(
             "INSERT INTO rm_device_mid_ids (mid_id, source, command_id, issued_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (mid_id) DO NOTHING",
@@ -181,7 +181,7 @@ class KadasterView(Projection):
         )
 
     @staticmethod
-    def institution_registered(tx: Transaction, e: Any) -> None:
+    def institution_registered(tx: Transaction, e: Institution.Registered) -> None:
         said = _said(e)
         provenance = dict.fromkeys(("name", "province", "region", "campuses"), said)
         tx.execute(
@@ -204,7 +204,7 @@ class KadasterView(Projection):
         )
 
     @staticmethod
-    def institution_updated(tx: Transaction, e: Any) -> None:
+    def institution_updated(tx: Transaction, e: Institution.Updated) -> None:
         # Institution.Updated does not repeat the institution's id: its aggregate's id finds it.
         row = tx.execute(
             "SELECT institution, name, province, region, campuses, provenance FROM rm_institutions "

@@ -6,7 +6,6 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.events import event_class
 from domain.mid_id import MidIdRecord
 from projections.projector import Handler, Projection
 from projections.store import Transaction
@@ -48,13 +47,13 @@ class MidIdRegister(Projection):
 
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
-            event_class(MidIdRecord, "Issued"): self.issued,
-            event_class(MidIdRecord, "Cancelled"): self.cancelled,
-            event_class(MidIdRecord, "Linked"): self.linked,
+            MidIdRecord.Issued: self.issued,
+            MidIdRecord.Cancelled: self.cancelled,
+            MidIdRecord.Linked: self.linked,
         }
 
     @staticmethod
-    def issued(tx: Transaction, e: Any) -> None:
+    def issued(tx: Transaction, e: MidIdRecord.Issued) -> None:
         at = e.timestamp.isoformat()
         tx.execute(
             "INSERT INTO rm_mid_ids (mid_id, aggregate_id, sequence, institution, modality, status, note, "
@@ -76,7 +75,7 @@ class MidIdRegister(Projection):
         )
 
     @staticmethod
-    def cancelled(tx: Transaction, e: Any) -> None:
+    def cancelled(tx: Transaction, e: MidIdRecord.Cancelled) -> None:
         tx.execute(
             "UPDATE rm_mid_ids SET status = 'cancelled', cancel_reason = ?, updated_at = ? "
             "WHERE aggregate_id = ?",
@@ -84,7 +83,7 @@ class MidIdRegister(Projection):
         )
 
     @staticmethod
-    def linked(tx: Transaction, e: Any) -> None:
+    def linked(tx: Transaction, e: MidIdRecord.Linked) -> None:
         tx.execute(
             "UPDATE rm_mid_ids SET status = 'linked', device_id = ?, updated_at = ? WHERE aggregate_id = ?",
             (str(e.device_id), e.timestamp.isoformat(), str(e.originator_id)),
