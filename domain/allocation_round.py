@@ -103,7 +103,17 @@ class AllocationRound(Aggregate):
     def create_id(round_id: str) -> UUID:
         return round_aggregate_id(round_id)
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        round_id: str
+        programme: str
+        period: str
+        capacity: int
+        deadline: datetime | None
+        policy_inputs: dict[str, Any]
+        source: str
+        command_id: str
+
+    @event(Opened)
     def __init__(
         self,
         round_id: str,

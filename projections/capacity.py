@@ -81,7 +81,7 @@ class Capacity(Projection):
         return {
             Institution.Registered: self.institution_registered,
             Institution.Updated: self.institution_updated,
-            event_class(AllocationRound, "Opened"): self.round_opened,
+            AllocationRound.Opened: self.round_opened,
             event_class(Device, "Opened"): self.opened,
             event_class(Device, "Reported"): self.in_service,
             event_class(Device, "Backfilled"): self.in_service,
@@ -108,7 +108,7 @@ class Capacity(Projection):
                 )
 
     @staticmethod
-    def round_opened(tx: Transaction, e: Any) -> None:
+    def round_opened(tx: Transaction, e: AllocationRound.Opened) -> None:
         provinces = (e.policy_inputs or {}).get("provinces") if e.programme == "nmr" else None
         for province in provinces or ():
             tx.execute(
