@@ -8,15 +8,12 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import device_events
+from domain.device_events import device_status
 from domain.errors import DomainError, ErrorDetail
 from domain.fanc import MIDID_IN_FORCE, check_in_fanc_scope, check_legacy_number_accepted
 from domain.identifiers import MidId, Modality, SerialNumber, stable_id
 from domain.obligations import licensed_on
-
-ANNOUNCED = "announced"
-REPORTED = "reported"
-LINKED = "linked"
-DECOMMISSIONED = "decommissioned"
 
 USES = ("clinical", "research", "mixed")
 BILLABLE_USES = ("clinical", "mixed")
@@ -26,20 +23,6 @@ STATEMENT_FIELDS = ("manufacturer", "model", "serial_number", "campus", "install
 
 COMPARED_FIELDS = ("institution", "modality", "manufacturer", "model", "serial_number", "installed_on")
 """What the hospital's and the supplier's statements should agree on."""
-
-
-STATUSES = (ANNOUNCED, REPORTED, LINKED, DECOMMISSIONED)
-
-
-def device_status(*, reported: bool, linked: bool, decommissioned: bool) -> str:
-    """Where a device is in its life: the latest step it took counts."""
-    if decommissioned:
-        return DECOMMISSIONED
-    if linked:
-        return LINKED
-    if reported:
-        return REPORTED
-    return ANNOUNCED
 
 
 def device_id(mid_id: str | MidId) -> UUID:
@@ -90,7 +73,23 @@ class Device(Aggregate):
     def create_id(mid_id: str) -> UUID:
         return device_id(mid_id)
 
-    @event("Opened")
+    Opened = device_events.Opened
+    Reported = device_events.Reported
+    Backfilled = device_events.Backfilled
+    Changed = device_events.Changed
+    Corrected = device_events.Corrected
+    Decommissioned = device_events.Decommissioned
+    InstallationRecorded = device_events.InstallationRecorded
+    DiscrepancyRecorded = device_events.DiscrepancyRecorded
+    DiscrepancyResolved = device_events.DiscrepancyResolved
+    Linked = device_events.Linked
+    LicenceRecorded = device_events.LicenceRecorded
+    LegacyNumberMapped = device_events.LegacyNumberMapped
+    TransferReceived = device_events.TransferReceived
+    BillingNumberAssigned = device_events.BillingNumberAssigned
+    BillingNumberWithdrawn = device_events.BillingNumberWithdrawn
+
+    @event(Opened)
     def __init__(self, mid_id: str, institution: str, modality: str, source: str, command_id: str) -> None:
         self.mid_id = mid_id
         self.institution = institution
@@ -262,7 +261,7 @@ class Device(Aggregate):
         self._reconcile(source, command_id)
         return True
 
-    @event("Reported")
+    @event(Reported)
     def _report(
         self,
         modality: str,
@@ -323,7 +322,7 @@ class Device(Aggregate):
         )
         self._reconcile(source, command_id)
 
-    @event("Backfilled")
+    @event(Backfilled)
     def _backfill(
         self,
         legacy_ref: str,
@@ -366,7 +365,7 @@ class Device(Aggregate):
             self._reconcile(source, command_id)
         return sorted(delta)
 
-    @event("Changed")
+    @event(Changed)
     def _change(self, changes: dict[str, Any], effective_on: date, source: str, command_id: str) -> None:
         self.record.update(changes)
         self.provenance.update(dict.fromkeys(changes, source))
@@ -381,7 +380,7 @@ class Device(Aggregate):
             self._reconcile(source, command_id)
         return sorted(delta)
 
-    @event("Corrected")
+    @event(Corrected)
     def _correct(self, corrections: dict[str, Any], reason: str, source: str, command_id: str) -> None:
         self.record.update(corrections)
         self.provenance.update(dict.fromkeys(corrections, source))
@@ -403,7 +402,7 @@ class Device(Aggregate):
             )
         return billing_number
 
-    @event("Decommissioned")
+    @event(Decommissioned)
     def _decommission(self, effective_on: date, reason: str, source: str, command_id: str) -> None:
         self.decommissioned_on = effective_on
         self.decommission_reason = reason
@@ -452,7 +451,7 @@ class Device(Aggregate):
         self._reconcile(source, command_id)
         return True
 
-    @event("InstallationRecorded")
+    @event(InstallationRecorded)
     def _record_installation(
         self,
         supplier: str,
@@ -516,7 +515,7 @@ class Device(Aggregate):
                 field=field, value=_shown(self._reported_value(field)), source=source, command_id=command_id
             )
 
-    @event("DiscrepancyRecorded")
+    @event(DiscrepancyRecorded)
     def _record_discrepancy(
         self,
         field: str,
@@ -535,7 +534,7 @@ class Device(Aggregate):
             "supplier_source": supplier_source,
         }
 
-    @event("DiscrepancyResolved")
+    @event(DiscrepancyResolved)
     def _resolve_discrepancy(self, field: str, value: str, source: str, command_id: str) -> None:
         self.discrepancies.pop(field, None)
 
@@ -550,7 +549,7 @@ class Device(Aggregate):
         self._link(mid_id=self.mid_id, source=source, command_id=command_id)
         return True
 
-    @event("Linked")
+    @event(Linked)
     def _link(self, mid_id: str, source: str, command_id: str) -> None:
         self.linked = True
 
@@ -583,7 +582,7 @@ class Device(Aggregate):
         )
         return True
 
-    @event("LicenceRecorded")
+    @event(LicenceRecorded)
     def _record_licence(
         self,
         licence_ref: str,
@@ -610,7 +609,7 @@ class Device(Aggregate):
         self._map_legacy_number(legacy_number=legacy_number, source=source, command_id=command_id)
         return True
 
-    @event("LegacyNumberMapped")
+    @event(LegacyNumberMapped)
     def _map_legacy_number(self, legacy_number: str, source: str, command_id: str) -> None:
         self.legacy_number = legacy_number
 
@@ -635,7 +634,7 @@ class Device(Aggregate):
             command_id=command_id,
         )
 
-    @event("TransferReceived")
+    @event(TransferReceived)
     def _receive_transfer(
         self, period: str, received_on: date, legacy_number: str | None, source: str, command_id: str
     ) -> None:
@@ -663,7 +662,7 @@ class Device(Aggregate):
         self._assign_billing_number(billing_number=billing_number, source=source, command_id=command_id)
         return True
 
-    @event("BillingNumberAssigned")
+    @event(BillingNumberAssigned)
     def _assign_billing_number(self, billing_number: str, source: str, command_id: str) -> None:
         self.billing_number = billing_number
 
@@ -685,7 +684,7 @@ class Device(Aggregate):
         )
         return billing_number
 
-    @event("BillingNumberWithdrawn")
+    @event(BillingNumberWithdrawn)
     def _withdraw_billing_number(
         self, billing_number: str, reason: str, effective_on: date | None, source: str, command_id: str
     ) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain import device_events
 from domain.allocation_round import AllocationRound
 from domain.device import Device
-from domain.events import event_class
 from domain.institution import Institution
 from projections.projector import Handler, Projection
 from projections.store import Transaction
@@ -82,11 +82,11 @@ class Capacity(Projection):
             Institution.Registered: self.institution_registered,
             Institution.Updated: self.institution_updated,
             AllocationRound.Opened: self.round_opened,
-            event_class(Device, "Opened"): self.opened,
-            event_class(Device, "Reported"): self.in_service,
-            event_class(Device, "Backfilled"): self.in_service,
-            event_class(Device, "Linked"): self.linked,
-            event_class(Device, "Decommissioned"): self.decommissioned,
+            Device.Opened: self.opened,
+            Device.Reported: self.in_service,
+            Device.Backfilled: self.in_service,
+            Device.Linked: self.linked,
+            Device.Decommissioned: self.decommissioned,
         }
 
     @staticmethod
@@ -128,7 +128,7 @@ class Capacity(Projection):
             )
 
     @staticmethod
-    def opened(tx: Transaction, e: Any) -> None:
+    def opened(tx: Transaction, e: device_events.Opened) -> None:
         tx.execute(
             "INSERT INTO rm_capacity_devices (device_id, institution, modality, in_service, linked, "
             "decommissioned) "
@@ -136,17 +136,17 @@ class Capacity(Projection):
             (str(e.originator_id), e.institution, e.modality),
         )
 
-    def in_service(self, tx: Transaction, e: Any) -> None:
+    def in_service(self, tx: Transaction, e: device_events.Reported | device_events.Backfilled) -> None:
         device = self._device(tx, e)
         if device is not None and not device["in_service"] and not device["decommissioned"]:
             self._count(tx, device, in_service=1, linked=device["linked"])
 
-    def linked(self, tx: Transaction, e: Any) -> None:
+    def linked(self, tx: Transaction, e: device_events.Linked) -> None:
         device = self._device(tx, e)
         if device is not None and not device["linked"]:
             self._count(tx, device, in_service=device["in_service"], linked=1)
 
-    def decommissioned(self, tx: Transaction, e: Any) -> None:
+    def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
         device = self._device(tx, e)
         if device is not None and not device["decommissioned"]:
             self._count(tx, device, in_service=0, linked=0, decommissioned=1)

@@ -30,8 +30,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain import device_events
 from domain.device import Device
-from domain.events import event_class
 from domain.fanc import LEGACY_NUMBERS_ACCEPTED_UNTIL
 from domain.identifiers import Modality
 from domain.mid_id import MidIdRecord
@@ -204,17 +204,17 @@ class Discrepancies(Projection):
             MidIdRecord.Issued: self.mid_id_issued,
             MidIdRecord.Linked: self.mid_id_done,
             MidIdRecord.Cancelled: self.mid_id_done,
-            event_class(Device, "Opened"): self.opened,
-            event_class(Device, "Reported"): self.reported,
-            event_class(Device, "Backfilled"): self.reported,
-            event_class(Device, "Linked"): self.linked,
-            event_class(Device, "Decommissioned"): self.decommissioned,
-            event_class(Device, "InstallationRecorded"): self.installation_recorded,
-            event_class(Device, "LicenceRecorded"): self.licence_recorded,
-            event_class(Device, "BillingNumberAssigned"): self.billing_number_assigned,
-            event_class(Device, "BillingNumberWithdrawn"): self.billing_number_withdrawn,
-            event_class(Device, "DiscrepancyRecorded"): self.discrepancy_recorded,
-            event_class(Device, "DiscrepancyResolved"): self.discrepancy_resolved,
+            Device.Opened: self.opened,
+            Device.Reported: self.reported,
+            Device.Backfilled: self.reported,
+            Device.Linked: self.linked,
+            Device.Decommissioned: self.decommissioned,
+            Device.InstallationRecorded: self.installation_recorded,
+            Device.LicenceRecorded: self.licence_recorded,
+            Device.BillingNumberAssigned: self.billing_number_assigned,
+            Device.BillingNumberWithdrawn: self.billing_number_withdrawn,
+            Device.DiscrepancyRecorded: self.discrepancy_recorded,
+            Device.DiscrepancyResolved: self.discrepancy_resolved,
         }
 
     # MID-IDs left unused
@@ -257,27 +257,27 @@ class Discrepancies(Projection):
     # a device's dates
 
     @staticmethod
-    def opened(tx: Transaction, e: Any) -> None:
+    def opened(tx: Transaction, e: device_events.Opened) -> None:
         tx.execute(
             "INSERT INTO rm_discrepancy_devices (device_id, mid_id, institution, modality, linked, holdings, "
             "licences) VALUES (?, ?, ?, ?, 0, '[]', '{}') ON CONFLICT (device_id) DO NOTHING",
             (str(e.originator_id), e.mid_id, e.institution, e.modality),
         )
 
-    def reported(self, tx: Transaction, e: Any) -> None:
+    def reported(self, tx: Transaction, e: device_events.Reported | device_events.Backfilled) -> None:
         self._change(tx, e, lambda s: {"reported_on": s["reported_on"] or e.timestamp.date().isoformat()})
 
-    def linked(self, tx: Transaction, e: Any) -> None:
+    def linked(self, tx: Transaction, e: device_events.Linked) -> None:
         self._change(tx, e, lambda s: {"linked": 1})
 
-    def decommissioned(self, tx: Transaction, e: Any) -> None:
+    def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
         self._change(tx, e, lambda s: {"decommissioned_on": e.effective_on.isoformat()})
 
-    def installation_recorded(self, tx: Transaction, e: Any) -> None:
+    def installation_recorded(self, tx: Transaction, e: device_events.InstallationRecorded) -> None:
         supplier = {"installed_on": e.installed_on.isoformat(), "source": e.source}
         self._change(tx, e, lambda s: {"supplier": json.dumps(supplier, sort_keys=True)})
 
-    def licence_recorded(self, tx: Transaction, e: Any) -> None:
+    def licence_recorded(self, tx: Transaction, e: device_events.LicenceRecorded) -> None:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             licences = json.loads(state["licences"])
             licences[e.licence_ref] = [
@@ -313,7 +313,7 @@ class Discrepancies(Projection):
                 detail,
             )
 
-    def billing_number_assigned(self, tx: Transaction, e: Any) -> None:
+    def billing_number_assigned(self, tx: Transaction, e: device_events.BillingNumberAssigned) -> None:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             holdings = [
                 *json.loads(state["holdings"]),
@@ -323,7 +323,7 @@ class Discrepancies(Projection):
 
         self._change(tx, e, change)
 
-    def billing_number_withdrawn(self, tx: Transaction, e: Any) -> None:
+    def billing_number_withdrawn(self, tx: Transaction, e: device_events.BillingNumberWithdrawn) -> None:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             holdings = json.loads(state["holdings"])
             for holding in holdings:
@@ -395,7 +395,7 @@ class Discrepancies(Projection):
     # the supplier's and the hospital's statements
 
     @staticmethod
-    def discrepancy_recorded(tx: Transaction, e: Any) -> None:
+    def discrepancy_recorded(tx: Transaction, e: device_events.DiscrepancyRecorded) -> None:
         state = tx.execute(
             "SELECT mid_id, institution FROM rm_discrepancy_devices WHERE device_id = ?",
             (str(e.originator_id),),
@@ -436,7 +436,7 @@ class Discrepancies(Projection):
         )
 
     @staticmethod
-    def discrepancy_resolved(tx: Transaction, e: Any) -> None:
+    def discrepancy_resolved(tx: Transaction, e: device_events.DiscrepancyResolved) -> None:
         state = tx.execute(
             "SELECT mid_id FROM rm_discrepancy_devices WHERE device_id = ?", (str(e.originator_id),)
         ).one()

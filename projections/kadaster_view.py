@@ -9,8 +9,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.device import STATEMENT_FIELDS, Device, device_status
-from domain.events import event_class
+from domain import device_events
+from domain.device import STATEMENT_FIELDS, Device
+from domain.device_events import device_status
 from domain.identifiers import MidId
 from domain.institution import Institution
 from domain.mid_id import MidIdRecord
@@ -88,7 +89,7 @@ def _status(row: dict[str, Any]) -> str:
     )
 
 
-LICENCE_RECORDED = event_class(Device, "LicenceRecorded")
+LICENCE_RECORDED = Device.LicenceRecorded
 
 
 class KadasterView(Projection):
@@ -146,18 +147,18 @@ class KadasterView(Projection):
             MidIdRecord.Issued: self.mid_id_issued,
             Institution.Registered: self.institution_registered,
             Institution.Updated: self.institution_updated,
-            event_class(Device, "Opened"): self.opened,
-            event_class(Device, "Reported"): self.stated,
-            event_class(Device, "Backfilled"): self.backfilled,
-            event_class(Device, "Changed"): self.changed,
-            event_class(Device, "Corrected"): self.corrected,
-            event_class(Device, "Linked"): self.linked,
-            event_class(Device, "Decommissioned"): self.decommissioned,
-            event_class(Device, "LegacyNumberMapped"): self.legacy_number_mapped,
-            event_class(Device, "BillingNumberAssigned"): self.billing_number_assigned,
-            event_class(Device, "BillingNumberWithdrawn"): self.billing_number_withdrawn,
-            event_class(Device, "DiscrepancyRecorded"): self.discrepancy_recorded,
-            event_class(Device, "DiscrepancyResolved"): self.discrepancy_resolved,
+            Device.Opened: self.opened,
+            Device.Reported: self.stated,
+            Device.Backfilled: self.backfilled,
+            Device.Changed: self.changed,
+            Device.Corrected: self.corrected,
+            Device.Linked: self.linked,
+            Device.Decommissioned: self.decommissioned,
+            Device.LegacyNumberMapped: self.legacy_number_mapped,
+            Device.BillingNumberAssigned: self.billing_number_assigned,
+            Device.BillingNumberWithdrawn: self.billing_number_withdrawn,
+            Device.DiscrepancyRecorded: self.discrepancy_recorded,
+            Device.DiscrepancyResolved: self.discrepancy_resolved,
         }
 
     def apply(self, tx: Transaction, event: Any, position: int) -> None:
@@ -245,7 +246,7 @@ class KadasterView(Projection):
     # the device's record
 
     @staticmethod
-    def opened(tx: Transaction, e: Any) -> None:
+    def opened(tx: Transaction, e: device_events.Opened) -> None:
         issued = tx.execute(
             "SELECT source, command_id, issued_at FROM rm_device_mid_ids WHERE mid_id = ?", (e.mid_id,)
         ).one()
@@ -278,30 +279,30 @@ class KadasterView(Projection):
             ),
         )
 
-    def stated(self, tx: Transaction, e: Any) -> None:
+    def stated(self, tx: Transaction, e: device_events.Reported) -> None:
         """The hospital's report, or a restatement of it: the record is what it now says."""
         values = {field: getattr(e, field) for field in STATEMENT_FIELDS}
         _update(tx, e, values, _said(e), first_statement=True)
 
-    def backfilled(self, tx: Transaction, e: Any) -> None:
+    def backfilled(self, tx: Transaction, e: device_events.Backfilled) -> None:
         values: dict[str, Any] = {field: getattr(e, field) for field in STATEMENT_FIELDS}
         values["legacy_ref"] = e.legacy_ref
         _update(tx, e, values, _said(e), first_statement=True, registered_on=e.registered_on)
 
-    def changed(self, tx: Transaction, e: Any) -> None:
+    def changed(self, tx: Transaction, e: device_events.Changed) -> None:
         _update(tx, e, dict(e.changes), _said(e, effective_on=e.effective_on))
 
-    def corrected(self, tx: Transaction, e: Any) -> None:
+    def corrected(self, tx: Transaction, e: device_events.Corrected) -> None:
         _update(tx, e, dict(e.corrections), _said(e, reason=e.reason))
 
-    def linked(self, tx: Transaction, e: Any) -> None:
+    def linked(self, tx: Transaction, e: device_events.Linked) -> None:
         _update(tx, e, {"linked_on": e.timestamp.date()}, _said(e))
 
-    def decommissioned(self, tx: Transaction, e: Any) -> None:
+    def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
         said = _said(e, reason=e.reason)
         _update(tx, e, {"decommissioned_on": e.effective_on, "decommission_reason": e.reason}, said)
 
-    def licence_recorded(self, tx: Transaction, e: Any, position: int) -> None:
+    def licence_recorded(self, tx: Transaction, e: device_events.LicenceRecorded, position: int) -> None:
         device = str(e.originator_id)
         tx.execute(
             "INSERT INTO rm_device_licences (device_id, licence_ref, valid_from, valid_until, legacy_number, "
@@ -343,22 +344,22 @@ class KadasterView(Projection):
             provenance_field="licence",
         )
 
-    def legacy_number_mapped(self, tx: Transaction, e: Any) -> None:
+    def legacy_number_mapped(self, tx: Transaction, e: device_events.LegacyNumberMapped) -> None:
         _update(tx, e, {"legacy_number": e.legacy_number}, _said(e))
 
-    def billing_number_assigned(self, tx: Transaction, e: Any) -> None:
+    def billing_number_assigned(self, tx: Transaction, e: device_events.BillingNumberAssigned) -> None:
         _update(tx, e, {"billing_number": e.billing_number}, _said(e))
 
-    def billing_number_withdrawn(self, tx: Transaction, e: Any) -> None:
+    def billing_number_withdrawn(self, tx: Transaction, e: device_events.BillingNumberWithdrawn) -> None:
         said = _said(e, reason=e.reason, effective_on=e.effective_on, withdrawn=e.billing_number)
         _update(tx, e, {"billing_number": None}, said)
 
     @staticmethod
-    def discrepancy_recorded(tx: Transaction, e: Any) -> None:
+    def discrepancy_recorded(tx: Transaction, e: device_events.DiscrepancyRecorded) -> None:
         _discrepancy_fields(tx, e, lambda fields: sorted({*fields, e.field}))
 
     @staticmethod
-    def discrepancy_resolved(tx: Transaction, e: Any) -> None:
+    def discrepancy_resolved(tx: Transaction, e: device_events.DiscrepancyResolved) -> None:
         _discrepancy_fields(tx, e, lambda fields: [f for f in fields if f != e.field])
 
 

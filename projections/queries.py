@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.command_record import command_record_id
-from domain.device import STATUSES as DEVICE_STATUSES
+from domain.device_events import STATUSES as DEVICE_STATUSES
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import MidId
 from domain.reference import parse_modality, province_named
