@@ -2,18 +2,64 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from domain.errors import ErrorDetail
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+BINARY_PREFIX = "ce-"
+"""Binary mode: each CloudEvents attribute is a NATS header `ce-<attribute>`, the data is the body."""
+JSON_MEDIA_TYPE = "application/json"
+UTF8 = ("utf-8", "utf8")
+
+
+def json_media_type(value: str) -> str:
+    """`application/json`, with parameters such as `; charset=utf-8`; any charset but UTF-8 is refused."""
+    media_type, *parameters = value.split(";")
+    if media_type.strip().lower() != JSON_MEDIA_TYPE:
+        raise ValueError(f"datacontenttype is {JSON_MEDIA_TYPE} (parameters allowed), not {value!r}")
+    for parameter in parameters:
+        name, _, given = parameter.partition("=")
+        if name.strip().lower() == "charset" and given.strip().strip('"').lower() not in UTF8:
+            raise ValueError(f"messages are UTF-8, not {given.strip()!r}")
+    return value
+
+
+JsonMediaType = Annotated[
+    str,
+    AfterValidator(json_media_type),
+    Field(
+        json_schema_extra={
+            "pattern": r"^application/json\s*(;.*)?$",
+            "examples": ["application/json", "application/json; charset=utf-8"],
+        }
+    ),
+]
+
+
+def binary_mode_attributes(headers: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The CloudEvents attributes of a binary-mode message (`ce-*` headers); None in structured mode."""
+    if not headers:
+        return None
+    attributes = {
+        name[len(BINARY_PREFIX) :].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(BINARY_PREFIX)
+    }
+    if "specversion" not in attributes:
+        return None
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if content_type is not None:
+        attributes.setdefault("datacontenttype", content_type)
+    return attributes
 
 
 class Envelope(BaseModel):
-    """CloudEvents 1.0, structured JSON mode."""
+    """CloudEvents 1.0, in structured JSON mode or assembled from binary mode; extensions kept as extras."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -22,7 +68,7 @@ class Envelope(BaseModel):
     source: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1, max_length=100)
     time: datetime | None = None
-    datacontenttype: Literal["application/json"] | None = "application/json"
+    datacontenttype: JsonMediaType | None = JSON_MEDIA_TYPE
     data: Any = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from domain.command_record import CommandRecord, command_record_id
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import Source
 from services.commands import Cause, CommandSpec, load_catalogue
-from services.envelope import MAX_MESSAGE_BYTES, Envelope, Outcome
+from services.envelope import MAX_MESSAGE_BYTES, Envelope, Outcome, binary_mode_attributes
 from services.register import INGEST_TRACKING, Register
 from services.unit_of_work import UnitOfWork
 
@@ -39,6 +39,7 @@ class Inbound:
     stream_sequence: int | None = None
     msg_id: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,15 @@ def _validation_details(error: ValidationError) -> list[ErrorDetail]:
         code = item["type"] if item["type"] in ("midid_checksum", "modality_not_in_scope") else "schema"
         details.append(ErrorDetail(code, f"{location}: {item['msg']}", location))
     return details
+
+
+def _json(body: bytes, field: str | None = None) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise Rejection(ErrorDetail("malformed", f"not UTF-8 JSON: {error}", field)) from None
+    except RecursionError:
+        raise Rejection(ErrorDetail("malformed", "JSON nested too deeply", field)) from None
 
 
 class Rejection(Exception):
@@ -141,7 +151,7 @@ class CommandProcessor:
         )
         parsed = _Parsed(inbound, sender, f"nats-msg-id:{fallback_key}", None, subject.command_type)
         try:
-            envelope = self._parse_envelope(inbound.body)
+            envelope = self._parse_envelope(inbound.body, inbound.headers)
             parsed.command_id = envelope.id
             parsed.record_key = envelope.id
             parsed.command_type = envelope.type
@@ -155,15 +165,15 @@ class CommandProcessor:
             parsed.rejection = error.details
         return parsed
 
-    def _parse_envelope(self, body: bytes) -> Envelope:
+    def _parse_envelope(self, body: bytes, headers: Mapping[str, str] | None = None) -> Envelope:
         if len(body) > MAX_MESSAGE_BYTES:
             raise Rejection(ErrorDetail("malformed", f"message of {len(body)} bytes exceeds 1 MiB"))
-        try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise Rejection(ErrorDetail("malformed", f"not UTF-8 JSON: {error}")) from None
-        except RecursionError:
-            raise Rejection(ErrorDetail("malformed", "JSON nested too deeply")) from None
+        attributes = binary_mode_attributes(headers)
+        if attributes is not None:
+            # Binary mode: the attributes travel as `ce-*` headers, the body is the data alone.
+            document: Any = {**attributes, "data": _json(body, "data") if body.strip() else None}
+        else:
+            document = _json(body)
         if not isinstance(document, dict):
             raise Rejection(ErrorDetail("malformed", "a CloudEvents envelope is a JSON object"))
         try:

@@ -19,6 +19,7 @@ from adapters.cli.progress import ProgressBar
 from adapters.cli.read import HISTORY_COLUMNS
 from adapters.files.exports import kadaster_rows, write_events_jsonl, write_kadaster_csv, write_kadaster_xlsx
 from adapters.ledger.keys import LedgerKeyError, default_key_path, load_public_key, signature_check
+from adapters.ledger.publisher import read_checkpoint
 from adapters.ledger.runner import open_ledger
 from adapters.ledger.store import SqlCheckpointStore
 from domain.errors import DomainError
@@ -90,11 +91,14 @@ def _kept_checkpoints(path: str) -> list[Checkpoint]:
             if not line.strip():
                 continue
             try:
-                kept.append(Checkpoint.model_validate_json(line))
+                # A line may be the published CloudEvent as it came, or its data.
+                kept.append(read_checkpoint(line))
             except ValidationError as error:
                 raise _Unavailable(
                     f"{path}:{number} is not a checkpoint: {error.errors()[0]['msg']}"
                 ) from None
+            except ValueError as error:
+                raise _Unavailable(f"{path}:{number} is not a checkpoint: {error}") from None
     return kept
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
+from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
@@ -12,6 +14,7 @@ from nats.js.errors import NotFoundError
 from adapters.ledger.store import SqlCheckpointStore
 from adapters.nats.streams import EVT_STREAM
 from services.ledger import Checkpoint
+from services.published_events import LEDGER_CHECKPOINT, cloud_event
 
 log = structlog.get_logger("kadaster.ledger")
 
@@ -19,15 +22,35 @@ CHECKPOINT_SUBJECT = "kadaster.evt.ledger.checkpoint"
 
 
 def checkpoint_message(checkpoint: Checkpoint) -> tuple[bytes, dict[str, str]]:
-    """The signed checkpoint as JSON, plus an `id` as every message on KADASTER_EVT has.
+    """The signed checkpoint as a `ledger.checkpoint` CloudEvent.
 
-    `Checkpoint` ignores the `id` when reading, and it is not signed, so an auditor can keep the
-    message as it came, as a line of the file `audit verify --checkpoints` reads.
+    Its `data` is the checkpoint message as it was before CloudEvents (the checkpoint's fields and
+    an `id`); `Checkpoint` ignores the `id` and it is not signed, so an auditor can keep `data` as a
+    line of the file `audit verify --checkpoints` reads, or the whole message (see `read_checkpoint`).
     """
     # The id names the root too, so a head re-signed at the same size is still one message.
     message_id = f"ledger-checkpoint:{checkpoint.tree_size}:{checkpoint.root_hash[:16]}"
-    body = {"id": message_id, **checkpoint.model_dump()}
+    data = {"id": message_id, **checkpoint.model_dump()}
+    body = cloud_event(
+        LEDGER_CHECKPOINT,
+        message_id,
+        datetime.fromisoformat(checkpoint.timestamp.replace("Z", "+00:00")),
+        str(checkpoint.tree_size),
+        data,
+    )
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), {"Nats-Msg-Id": message_id}
+
+
+def checkpoint_fields(message: Any) -> Any:
+    """A checkpoint's fields from a published message of either shape: the CloudEvent's `data`, or itself."""
+    if isinstance(message, dict) and "specversion" in message and isinstance(message.get("data"), dict):
+        return message["data"]
+    return message
+
+
+def read_checkpoint(text: str | bytes) -> Checkpoint:
+    """A checkpoint as published (a CloudEvent, or the older bare message) or as exported."""
+    return Checkpoint.model_validate(checkpoint_fields(json.loads(text)))
 
 
 async def publish_checkpoint(js: JetStreamContext, checkpoint: Checkpoint) -> None:
@@ -41,7 +64,7 @@ async def last_published_tree_size(js: JetStreamContext) -> int:
         message = await js.get_last_msg(EVT_STREAM, CHECKPOINT_SUBJECT)
     except NotFoundError:
         return 0
-    return int(json.loads(message.data or b"{}").get("tree_size", 0))
+    return int(checkpoint_fields(json.loads(message.data or b"{}")).get("tree_size", 0))
 
 
 async def publish_new_checkpoints(js: JetStreamContext, store: SqlCheckpointStore, after: int) -> int:

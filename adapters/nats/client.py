@@ -32,6 +32,16 @@ class QueryFailed(Exception):
         self.errors = errors
 
 
+def outcome_of(message: Any) -> dict[str, Any]:
+    """The outcome object of a message on KADASTER_OUTCOME: a `kadaster.outcome` CloudEvent's `data`."""
+    if not isinstance(message, dict):
+        raise ValueError("an outcome is a JSON object")
+    inner = message.get("data") if "specversion" in message else message
+    if not isinstance(inner, dict):
+        raise ValueError("an outcome is a JSON object")
+    return inner
+
+
 class KadasterClient:
     """Speaks for one source. Every retry reuses the envelope id, so nothing happens twice."""
 
@@ -128,7 +138,7 @@ class KadasterClient:
 
         async def on_outcome(msg: Msg) -> None:
             try:
-                outcome = json.loads(msg.data)
+                outcome = outcome_of(json.loads(msg.data))
             except ValueError:
                 return
             if outcome.get("command_id") == command_id and not arrived.done():

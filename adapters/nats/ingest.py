@@ -14,9 +14,10 @@ from nats.js import JetStreamContext
 
 from adapters import metrics
 from adapters.nats.gateway import CommandGateway
-from adapters.nats.outcomes import OutcomePublisher
+from adapters.nats.outcomes import Outcome, OutcomePublisher
 from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
 from services.processor import STREAM, Handled, Inbound
+from services.published_events import outcome_event
 
 log = structlog.get_logger("kadaster.ingest")
 
@@ -29,21 +30,21 @@ def to_inbound(msg: Msg) -> Inbound:
         channel=STREAM,
         stream_sequence=msg.metadata.sequence.stream,
         msg_id=headers.get("Nats-Msg-Id"),
+        headers=dict(headers),
     )
+
+
+def outcome_message(msg: Msg, handled: Handled) -> Outcome:
+    """The outcome as a `kadaster.outcome` CloudEvent, keyed by the command's place on KADASTER_CMD."""
+    sequence = msg.metadata.sequence.stream
+    message_id = f"outcome:{CMD_STREAM}:{sequence}"
+    event = outcome_event(handled.outcome, message_id, handled.inbound.received_at, sequence)
+    return handled.outcome_subject, json.dumps(event).encode(), message_id
 
 
 async def settle(outcomes: OutcomePublisher, msgs: list[Msg], handled: list[Handled]) -> None:
     """Outcomes first (deduplicated per stream message), acks only after they are stored."""
-    await outcomes.publish(
-        [
-            (
-                result.outcome_subject,
-                json.dumps(result.outcome).encode(),
-                f"outcome:{CMD_STREAM}:{msg.metadata.sequence.stream}",
-            )
-            for msg, result in zip(msgs, handled, strict=True)
-        ]
-    )
+    await outcomes.publish([outcome_message(msg, result) for msg, result in zip(msgs, handled, strict=True)])
     for msg in msgs:
         await msg.ack()
 

@@ -1,12 +1,14 @@
-"""The relay role: publishes every recorded domain event once on `kadaster.evt.<aggregate>.<event>`."""
+"""The relay role: publishes every public domain event once, as a CloudEvent, on `kadaster.evt.<type>`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import re
-from datetime import date, datetime
+import typing
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -16,105 +18,178 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from adapters import metrics
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT
 from adapters.nats.streams import EVT_STREAM
+from services.published_events import (
+    PUBLISHED_BY_TOPIC,
+    causation,
+    cloud_event,
+    public_data,
+    public_event,
+)
 from services.register import Register
 
 log = structlog.get_logger("kadaster.relay")
 
 RELAY_TRACKING = "relay"
-NOT_RELAYED = ("domain.command_record:", "eventsourcing.")
+ORIGINS_KEPT = 20_000
+"""Creation events remembered, so a device's or a round's later events find their MID-ID or round id."""
+SCAN_BACK = 1_000
+"""How far back the newest domain event is looked for behind the ledger's checkpoints."""
+
+Message = tuple[str, bytes, str]
+"""Subject, body and `Nats-Msg-Id` of one published event."""
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+@dataclass(frozen=True)
+class Published:
+    """Where the relay stands: the log position and the `sequence` of the newest event on the stream."""
+
+    position: int
+    sequence: int
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
+def _fields(event: Any) -> dict[str, Any]:
+    return dict(vars(event))
 
 
-def event_subject(topic: str) -> str:
-    """`domain.mid_id:MidIdRecord.Issued` -> `kadaster.evt.mid_id_record.issued`."""
-    _, _, qualname = topic.partition(":")
-    aggregate, _, event_name = qualname.rpartition(".")
-    return f"kadaster.evt.{_snake(aggregate)}.{_snake(event_name)}"
+class EventTeller:
+    """Turns notifications of the event store into the CloudEvents the outside reads.
+
+    Runs on a worker thread (it reads the event store for the creation events it needs).
+    """
+
+    def __init__(self, register: Register) -> None:
+        self.register = register
+        self._origins: OrderedDict[UUID, dict[str, Any]] = OrderedDict()
+
+    def messages(self, notifications: Sequence[Notification], sequence: int) -> tuple[list[Message], int]:
+        """The messages of the public events among these, numbered after `sequence`; the last number."""
+        public = [(n, public_event(n.topic)) for n in notifications]
+        self._remember_origins([n for n, p in public if p is not None])
+        messages = []
+        for notification, told in public:
+            if told is None:
+                continue
+            sequence += 1
+            event_class = PUBLISHED_BY_TOPIC[notification.topic][0]
+            event: Any = self.register.mapper.to_domain_event(notification)
+            fields = _fields(event)
+            origin = self._origins.get(typing.cast(UUID, notification.originator_id), {})
+            data = public_data(event_class, fields, origin)
+            body = cloud_event(
+                told.type,
+                str(notification.id),
+                event.timestamp,
+                str(data[told.about]),
+                data,
+                sequence=sequence,
+                causation=causation(fields),
+            )
+            messages.append((told.subject, json.dumps(body).encode(), str(notification.id)))
+        return messages, sequence
+
+    def _remember_origins(self, notifications: Sequence[Notification]) -> None:
+        missing: list[UUID] = []
+        for notification in notifications:
+            key = typing.cast(UUID, notification.originator_id)
+            if key in self._origins:
+                self._origins.move_to_end(key)
+            elif notification.originator_version == 1:
+                self._keep(key, _fields(self.register.mapper.to_domain_event(notification)))
+            else:
+                missing.append(key)
+        if missing:
+            for key, created in self.register.created(list(dict.fromkeys(missing))).items():
+                self._keep(key, _fields(created))
+
+    def _keep(self, key: UUID, fields: dict[str, Any]) -> None:
+        # Only what later events borrow: names and keys, not a round's policy inputs.
+        self._origins[key] = {k: v for k, v in fields.items() if isinstance(v, str | int | None)}
+        while len(self._origins) > ORIGINS_KEPT:
+            self._origins.popitem(last=False)
 
 
-def event_message(register: Register, notification: Notification) -> tuple[str, bytes, str]:
-    event: Any = register.mapper.to_domain_event(notification)
-    data = {
-        k: v for k, v in vars(event).items() if k not in ("originator_id", "originator_version", "timestamp")
-    }
-    event_id = f"{notification.originator_id}:{notification.originator_version}"
-    body = {
-        "id": event_id,
-        "position": notification.id,
-        "aggregate_id": str(notification.originator_id),
-        "version": notification.originator_version,
-        "type": notification.topic.partition(":")[2],
-        "recorded_at": event.timestamp.isoformat(),
-        "data": data,
-    }
-    return event_subject(notification.topic), json.dumps(body, default=_json_default).encode(), event_id
+def event_messages(
+    register: Register, notifications: Sequence[Notification], sequence: int = 0
+) -> list[Message]:
+    """The messages the relay would publish for these notifications (for tests and tools)."""
+    return EventTeller(register).messages(notifications, sequence)[0]
 
 
 async def run_relay(js: JetStreamContext, register: Register, stop: asyncio.Event, batch: int = 500) -> None:
     loop = asyncio.get_running_loop()
     recorder = register.process_recorder
     tracked = await loop.run_in_executor(None, recorder.max_tracking_id, RELAY_TRACKING) or 0
-    position = max(tracked, await last_published_position(js))
-    log.info("relay_started", position=position)
+    published = await last_published(js)
+    # The stream says where publishing stopped, even when the tracking missed the last batch.
+    at = published if published.position >= tracked else Published(tracked, published.sequence)
+    teller = EventTeller(register)
+    log.info("relay_started", position=at.position, sequence=at.sequence)
     while not stop.is_set():
         try:
-            position, relayed = await relay_once(js, register, position, batch)
+            at, relayed = await relay_once(js, teller, at, batch)
         except Exception:
             # The event store or NATS is away for a moment: nothing was tracked, try again.
-            log.exception("relay_failed", position=position)
+            log.exception("relay_failed", position=at.position)
             await asyncio.sleep(1.0)
             continue
         if not relayed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.1)
-    log.info("relay_stopped", position=position)
+    log.info("relay_stopped", position=at.position)
 
 
-async def last_published_position(js: JetStreamContext) -> int:
-    """The log position of the newest event already on KADASTER_EVT (0 when none)."""
-    info = await js.stream_info(EVT_STREAM)
-    if not info.state.last_seq:
-        return 0
+def read_published(body: bytes) -> Published:
+    """Position and sequence of a message on KADASTER_EVT (before version 2: position only)."""
     try:
-        message = await js.get_msg(EVT_STREAM, seq=info.state.last_seq)
-    except NotFoundError:
-        return 0
-    return int(json.loads(message.data or b"{}").get("position", 0))
+        message = json.loads(body or b"{}")
+    except ValueError:
+        return Published(0, 0)
+    if not isinstance(message, dict):
+        return Published(0, 0)
+    if "specversion" in message:
+        return Published(int(message.get("id", 0)), int(message.get("sequence", 0)))
+    return Published(int(message.get("position", 0)), 0)
 
 
-async def relay_once(js: JetStreamContext, register: Register, position: int, batch: int) -> tuple[int, int]:
-    """Publishes the next batch and tracks it; returns the new position and how many were read."""
+async def last_published(js: JetStreamContext) -> Published:
+    """The newest domain event already on KADASTER_EVT, behind any ledger checkpoints after it."""
+    state = (await js.stream_info(EVT_STREAM)).state
+    seq = state.last_seq
+    while seq and seq >= max(state.first_seq, 1) and state.last_seq - seq < SCAN_BACK:
+        try:
+            message = await js.get_msg(EVT_STREAM, seq=seq)
+        except NotFoundError:
+            message = None
+        if message is not None and message.subject != CHECKPOINT_SUBJECT:
+            return read_published(message.data or b"")
+        seq -= 1
+    return Published(0, 0)
+
+
+async def relay_once(
+    js: JetStreamContext, teller: EventTeller, at: Published, batch: int
+) -> tuple[Published, int]:
+    """Publishes the next batch and tracks it; returns where it now stands and how many were read."""
     loop = asyncio.get_running_loop()
-    recorder = register.process_recorder
+    recorder = teller.register.process_recorder
     notifications = await loop.run_in_executor(
-        None, lambda: recorder.select_notifications(start=position, limit=batch, inclusive_of_start=False)
+        None, lambda: recorder.select_notifications(start=at.position, limit=batch, inclusive_of_start=False)
     )
     if not notifications:
-        return position, 0
+        return at, 0
+    messages, sequence = await loop.run_in_executor(None, teller.messages, notifications, at.sequence)
     # Sent in log order on one connection, acknowledged together: consumers see each
     # aggregate's events in sequence without one round trip per event.
-    acks = []
-    for notification in notifications:
-        if notification.topic.startswith(NOT_RELAYED):
-            continue
-        subject, body, event_id = event_message(register, notification)
-        acks.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": event_id}))
+    acks = [
+        await js.publish_async(subject, body, headers={"Nats-Msg-Id": msg_id})
+        for subject, body, msg_id in messages
+    ]
     await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
-    position = notifications[-1].id
-    # A crash before this line is covered on restart by last_published_position().
-    await loop.run_in_executor(None, recorder.insert_tracking, Tracking(RELAY_TRACKING, position))
+    at = Published(notifications[-1].id, sequence)
+    # A crash before this line is covered on restart by last_published().
+    await loop.run_in_executor(None, recorder.insert_tracking, Tracking(RELAY_TRACKING, at.position))
     head = await loop.run_in_executor(None, recorder.max_notification_id)
-    metrics.RELAY_LAG.set(max(0, (head or 0) - position))
-    return position, len(notifications)
+    metrics.RELAY_LAG.set(max(0, (head or 0) - at.position))
+    return at, len(notifications)

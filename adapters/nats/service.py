@@ -25,6 +25,16 @@ SERVICE_NAME = "kadaster"
 SERVICE_VERSION = "1.0.0"
 RPC_SUBJECT = "kadaster.rpc.hospital.*.midid.issue"
 QUERY_SUBJECT = "kadaster.query.>"
+MICRO_STATUS = {"forbidden": "403", "not_found": "404", "rate_limited": "429", "internal_error": "500"}
+"""`Nats-Service-Error-Code` by the first error's code; every other contract code is the caller's: 400."""
+
+
+def micro_status(errors: list[dict[str, Any]]) -> tuple[str, str]:
+    """`Nats-Service-Error-Code` and `Nats-Service-Error` of an error reply."""
+    first = errors[0] if errors else {"code": "internal_error", "message": "failed"}
+    # A header value is one line; the whole explanation is in the body.
+    description = " ".join(f"{first.get('code')}: {first.get('message')}".split())[:240]
+    return MICRO_STATUS.get(str(first.get("code")), "400"), description
 
 
 def parse_query_subject(subject: str) -> tuple[str, str | None]:
@@ -86,19 +96,24 @@ class KadasterService:
         assert self.gateway is not None
         headers = request.headers or {}
         inbound = Inbound(
-            body=request.data, subject=request.subject, channel=RPC, msg_id=headers.get("Nats-Msg-Id")
+            body=request.data,
+            subject=request.subject,
+            channel=RPC,
+            msg_id=headers.get("Nats-Msg-Id"),
+            headers=dict(headers),
         )
         began = time.perf_counter()
         try:
             handled = await self.gateway.submit(inbound)
         except Exception:
             log.exception("rpc_failed", subject=request.subject)
-            await request.respond_error(
-                "503", "the register could not record the request; retry with the same id"
+            failed = QueryError(
+                "internal_error", "the register could not record the request; retry with the same id"
             )
+            await self._respond(request, failed.as_reply(), failed=True)
             return
         # The reply is the outcome; it is also kept in the event store (query `outcome`).
-        await request.respond(json.dumps(handled.outcome).encode())
+        await self._respond(request, handled.outcome, failed=handled.outcome["status"] == "rejected")
         metrics.RPC_SECONDS.observe(time.perf_counter() - began)
         metrics.count([handled])
 
@@ -112,15 +127,27 @@ class KadasterService:
             answer = await asyncio.get_running_loop().run_in_executor(
                 None, self.queries.run, name, filters, institution
             )
-            payload = json.dumps(answer, default=str).encode()
+            failed = False
         except QueryError as error:
-            payload = json.dumps(error.as_reply()).encode()
+            answer, failed = error.as_reply(), True
         except ValueError as error:
-            payload = json.dumps(QueryError("malformed", f"not JSON: {error}").as_reply()).encode()
+            failed = True
+            answer = QueryError("malformed", f"not JSON: {error}").as_reply()
         except Exception:
             log.exception("query_failed", subject=request.subject)
-            payload = json.dumps(QueryError("internal_error", "the query failed").as_reply()).encode()
-        await request.respond(payload)
+            failed = True
+            answer = QueryError("internal_error", "the query failed").as_reply()
+        await self._respond(request, answer, failed)
+
+    @staticmethod
+    async def _respond(request: Request, answer: Any, failed: bool) -> None:
+        """Replies with JSON; an error reply also carries the micro error headers."""
+        payload = json.dumps(answer, default=str).encode()
+        if failed:
+            code, description = micro_status(answer.get("errors") or [])
+            await request.respond_error(code, description, data=payload)
+        else:
+            await request.respond(payload)
 
     async def stop(self) -> None:
         if self.service is not None:
