@@ -105,9 +105,11 @@ class KadasterClient:
                 reply = await self.nc.request(
                     subject, body, timeout=timeout, headers={"Nats-Msg-Id": envelope["id"]}
                 )
-                if reply.headers and reply.headers.get("Nats-Service-Error-Code"):
-                    raise KadasterError(reply.headers.get("Nats-Service-Error", "service error"))
-                answer: dict[str, Any] = json.loads(reply.data)
+                answer: dict[str, Any] = json.loads(reply.data or b"{}")
+                # An error reply without an outcome: the register could not record it; try again.
+                headers = reply.headers or {}
+                if headers.get("Nats-Service-Error-Code") and "status" not in answer:
+                    raise KadasterError(headers.get("Nats-Service-Error", "service error"))
                 return answer
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError, KadasterError):
                 if attempt == attempts - 1:

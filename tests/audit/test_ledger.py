@@ -497,7 +497,7 @@ async def test_the_ledger_loop_publishes_signed_checkpoints_on_nats(
 
     from adapters.config import load_settings
     from adapters.ledger.keys import load_public_key
-    from adapters.ledger.publisher import CHECKPOINT_SUBJECT
+    from adapters.ledger.publisher import CHECKPOINT_SUBJECT, read_checkpoint
     from adapters.ledger.runner import run_ledger
     from adapters.nats.server import NatsServer, free_port
     from adapters.nats.streams import EVT_STREAM, ensure_streams
@@ -527,7 +527,7 @@ async def test_the_ledger_loop_publishes_signed_checkpoints_on_nats(
     finally:
         server.stop()
     assert message is not None and message.data is not None
-    checkpoint = Checkpoint.model_validate_json(message.data)
+    checkpoint = read_checkpoint(message.data)
     assert checkpoint.tree_size == len(notification_ids(register))
     public = load_public_key(tmp_path / "data" / "ledger-ed25519.pem")
     assert public.verifies(checkpoint)

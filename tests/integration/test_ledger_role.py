@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 from nats.js.errors import NotFoundError
 
 from adapters.bootstrap import ROLES, started
 from adapters.ledger.keys import load_public_key
-from adapters.ledger.publisher import CHECKPOINT_SUBJECT
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT, read_checkpoint
 from adapters.nats.client import KadasterClient
 from adapters.nats.server import NatsServer
 from adapters.nats.streams import EVT_STREAM
-from services.ledger import Checkpoint
 from tests.integration.conftest import service_settings
 
 
@@ -36,7 +34,7 @@ async def test_the_running_service_publishes_a_signed_checkpoint_over_what_it_re
             except NotFoundError:
                 message = None
             if message is not None and message.data:
-                checkpoint = Checkpoint.model_validate(json.loads(message.data))
+                checkpoint = read_checkpoint(message.data)
                 if checkpoint.tree_size >= head:
                     break
             await asyncio.sleep(0.1)

@@ -1,0 +1,1 @@
+"""The CloudEvents the register publishes: domain events, outcomes and ledger checkpoints."""

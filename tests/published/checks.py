@@ -1,4 +1,4 @@
-"""What every published message must be: a CloudEvent the official SDK reads, shaped as the AsyncAPI document says."""
+"""What a published message must be: a CloudEvent the official SDK reads, shaped as the AsyncAPI says."""
 
 from __future__ import annotations
 

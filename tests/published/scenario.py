@@ -1,4 +1,4 @@
-"""A register's whole life in commands, so that every kind of public domain event is published at least once."""
+"""A register's whole life in commands, so that every kind of public domain event happens at least once."""
 
 from __future__ import annotations
 

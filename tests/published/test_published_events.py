@@ -1,4 +1,4 @@
-"""Every domain event goes out as a CloudEvent in the contract's words, or is declared internal bookkeeping."""
+"""Every domain event goes out as a CloudEvent in the contract's words, or is declared bookkeeping."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_every_public_event_has_typed_data_and_names_the_command_that_caused_it(
 
 
 def test_an_event_without_a_public_name_is_refused_rather_than_published_under_its_class_name() -> None:
-    with pytest.raises(UnnamedEvent, match="domain.access:Grant.Given has no public name"):
+    with pytest.raises(UnnamedEvent, match=r"domain\.access:Grant\.Given has no public name"):
         public_event("domain.access:Grant.Given")
 
 

@@ -21,10 +21,12 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.bootstrap import all_projections
+from adapters.nats.client import outcome_of
 from adapters.nats.server import NatsServer, free_port
 from adapters.nats.streams import EVT_STREAM, OUTCOME_STREAM
 from projections.projector import Projector
 from projections.store import ReadModelStore
+from services.published_events import public_event
 from services.register import Register, event_store_env
 from tests.integration.conftest import ServiceProcess, domain_event_bodies, domain_event_count, process_env
 
@@ -231,7 +233,7 @@ async def check(
 
     # Outcomes: exactly one per message, accepted for the good ones, rejected for the others.
     await wait_for(outcomes_count, len(sent.every), timeout=240)
-    outcomes = [json.loads(b) for b in await stream_bodies(js, OUTCOME_STREAM)]
+    outcomes = [outcome_of(json.loads(b)) for b in await stream_bodies(js, OUTCOME_STREAM)]
     named = Counter(o["command_id"] for o in outcomes if o.get("command_id"))
     anonymous = sum(1 for o in outcomes if not o.get("command_id"))
     lost = (sent.good | sent.refused) - set(named)
@@ -255,9 +257,7 @@ async def check(
             for n in notifications
             if n.topic.startswith("domain.command_record:")
         ]
-        relayable = [
-            n for n in notifications if not n.topic.startswith(("domain.command_record:", "eventsourcing."))
-        ]
+        relayable = [n for n in notifications if public_event(n.topic) is not None]
         issued = [
             register.mapper.to_domain_event(n)
             for n in notifications
@@ -287,10 +287,10 @@ async def check(
     await wait_for(lambda: domain_event_count(js), len(relayable), timeout=240)
     events = [json.loads(b) for b in await domain_event_bodies(js)]
     published = Counter(e["id"] for e in events)
-    expected_ids = {f"{n.originator_id}:{n.originator_version}" for n in relayable}
+    expected_ids = {str(n.id) for n in relayable}
     report.events_lost = len(expected_ids - set(published))
     report.events_doubled = sum(n - 1 for n in published.values()) + len(set(published) - expected_ids)
-    published_mid_ids = [e["data"]["mid_id"] for e in events if e["type"] == "MidIdRecord.Issued"]
+    published_mid_ids = [e["data"]["mid_id"] for e in events if e["type"] == "midid.issued"]
     report.mid_id_duplicates += repeated(published_mid_ids)
 
     # The read models, once every projection has caught up with the store.

@@ -58,8 +58,8 @@ async def test_the_checker_notices_lost_and_doubled_commands_repeated_mid_ids_an
         sent.good.add("never-delivered")
         outcome = next(b for b in await stream_bodies(js, "KADASTER_OUTCOME") if b'"accepted"' in b)
         await js.publish("kadaster.outcome.hospital.H001", outcome, headers={"Nats-Msg-Id": "again"})
-        issued = next(b for b in await stream_bodies(js, "KADASTER_EVT") if b"MidIdRecord.Issued" in b)
-        await js.publish("kadaster.evt.mid_id_record.issued", issued, headers={"Nats-Msg-Id": "again"})
+        issued = next(b for b in await stream_bodies(js, "KADASTER_EVT") if b'"midid.issued"' in b)
+        await js.publish("kadaster.evt.midid.issued", issued, headers={"Nats-Msg-Id": "again"})
         store = ReadModelStore(settings.read_model_url)
         try:
             with store.transaction() as tx:
