@@ -1,12 +1,16 @@
-"""A real nats-server on a free port, for the tests of what goes out over it."""
+"""A real nats-server on a free port and the register on it, for the tests of what goes out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from adapters.nats_server import NatsServer, free_port
+
+from adapters.bootstrap import ROLES, Running, started
+from adapters.nats.server import NatsServer, free_port
+from tests.integration.conftest import service_settings
 
 
 @pytest.fixture
@@ -15,3 +19,13 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def register_service(
+    nats_server: NatsServer, database_url: str, tmp_path: Path
+) -> AsyncIterator[Running]:
+    """Every role, with the ledger hashing often, so checkpoints go out during the test too."""
+    settings = service_settings(nats_server.url, database_url, tmp_path / "data", ledger_interval_seconds=0.2)
+    async with started(settings, ROLES, asyncio.Event()) as running:
+        yield running

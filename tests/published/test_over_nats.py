@@ -6,35 +6,20 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nats
-import pytest
-from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT
-from adapters.client import KadasterClient
-from adapters.nats_server import NatsServer
-from adapters.runtime import ROLES, Running, started
-from adapters.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from adapters.bootstrap import Running
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT
+from adapters.nats.client import KadasterClient
+from adapters.nats.streams import CMD_STREAM, EVT_STREAM, OUTCOME_STREAM
 from services.published_events import PUBLISHED, public_event
-from tests.integration.conftest import service_settings
 from tests.published.checks import read_cloudevent, schema_problems
 from tests.published.scenario import FULL_LIFE
 
 PUBLIC_TYPES = {public.type for public in PUBLISHED.values()}
-
-
-@pytest.fixture
-async def register_service(
-    nats_server: NatsServer, database_url: str, tmp_path: Path
-) -> AsyncIterator[Running]:
-    """Every role, with the ledger hashing often, so checkpoints go out during the test too."""
-    settings = service_settings(nats_server.url, database_url, tmp_path / "data", ledger_interval_seconds=0.2)
-    async with started(settings, ROLES, asyncio.Event()) as running:
-        yield running
 
 
 async def stream_messages(js: JetStreamContext, stream: str) -> list[tuple[str, bytes]]:

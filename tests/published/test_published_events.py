@@ -6,6 +6,7 @@ import json
 import re
 import typing
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,8 @@ def test_a_message_that_breaks_the_document_is_caught_by_the_schema_check(
         {k: v for k, v in event.items() if k != "causation"},
     ):
         assert schema_problems(subject, json.dumps(broken).encode()) != [], broken
+
+
+def test_the_readme_names_every_public_type() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert [p.type for p in PUBLISHED.values() if f"`{p.type}`" not in readme] == []

@@ -10,10 +10,10 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 
-from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT, publish_checkpoint
-from adapters.nats_server import NatsServer
-from adapters.relay import run_relay
-from adapters.streams import ensure_streams
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT, publish_checkpoint
+from adapters.nats.relay import run_relay
+from adapters.nats.server import NatsServer
+from adapters.nats.streams import ensure_streams
 from services.ledger import Checkpoint
 from services.published_events import public_event
 from services.register import Register
