@@ -16,7 +16,7 @@ def command_record_id(sender: str, command_id: str) -> UUID:
 
 
 class CommandRecord(Aggregate):
-    """A command as it arrived (original bytes) and the one outcome it got.
+    """A command as it arrived (original bytes, and its `ce-*` headers in binary mode) and its one outcome.
 
     Its id is derived from (sender, envelope id), so a second recording of the same command
     is refused by the event store itself: the pair is the idempotency key forever.
@@ -51,6 +51,7 @@ class CommandRecord(Aggregate):
         body: str,
         body_encoding: str,
         outcome: dict[str, Any],
+        attributes: dict[str, str] | None = None,
     ) -> None:
         self.sender = sender
         self.command_id = command_id
@@ -62,6 +63,8 @@ class CommandRecord(Aggregate):
         self.body = body
         self.body_encoding = body_encoding
         self.outcome = outcome
+        # In binary mode the envelope's attributes came as headers, which the bytes do not hold.
+        self.attributes = attributes
 
     @property
     def accepted(self) -> bool:

@@ -264,6 +264,7 @@ class CommandProcessor:
                 body=body,
                 body_encoding=body_encoding,
                 outcome=outcome,
+                attributes=binary_mode_attributes(item.inbound.headers),
             )
             records.append(record)
             this_batch[str(key)] = outcome

@@ -34,7 +34,9 @@ async def test_a_command_on_the_stream_gets_its_outcome_on_the_outcome_stream(
     assert outcome["status"] == "accepted"
     sub = await kadaster.js.subscribe("kadaster.outcome.hospital.H001", ordered_consumer=True)
     message = await sub.next_msg(timeout=5)
-    assert json.loads(message.data)["command_id"] == "stream-1"
+    event = json.loads(message.data)
+    assert (event["type"], event["subject"]) == ("kadaster.outcome", "hospital/H001:stream-1")
+    assert event["data"]["command_id"] == "stream-1"
     await sub.unsubscribe()
 
 

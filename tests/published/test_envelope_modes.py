@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+from domain.command_record import command_record_id
 from services.envelope import Envelope, binary_mode_attributes
 from services.processor import RPC, Inbound
 from services.published_events import outcome_event
@@ -127,3 +128,20 @@ def test_an_outcome_goes_out_as_a_kadaster_outcome_cloudevent_about_its_command(
     event = outcome_event(unreadable, "outcome:KADASTER_CMD:8", received, 8)
     assert event["subject"] == "hospital/H001:stream-seq:8"
     assert schema_problems("kadaster.outcome.hospital.H001", json.dumps(event).encode()) == []
+
+
+def test_a_binary_mode_command_is_kept_with_its_attributes_beside_its_bytes(sender: Sender) -> None:
+    headers = ce_headers("order-7", **{"ce-person": "an.peeters", "Content-Type": "application/json"})
+    outcome = binary(sender, b'{"modality": "XR"}', **headers)
+    assert outcome["status"] == "rejected"
+    key = command_record_id("hospital/H001", "order-7")
+    kept = sender.processor.register.created([key])[key]
+    assert (kept.body, kept.attributes["person"], kept.attributes["id"]) == (  # type: ignore[attr-defined]
+        '{"modality": "XR"}',
+        "an.peeters",
+        "order-7",
+    )
+    structured = sender.send("hospital/H001", "midid.issue", {"modality": "CT"}, "order-8")
+    key = command_record_id("hospital/H001", "order-8")
+    assert structured["status"] == "accepted"
+    assert sender.processor.register.created([key])[key].attributes is None  # type: ignore[attr-defined]
