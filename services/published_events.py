@@ -300,6 +300,24 @@ def data_model(event_class: type[Any]) -> type[BaseModel]:
     return model
 
 
+def borrowed_fields(event_class: type[Any]) -> frozenset[str]:
+    """The public fields an event takes from its aggregate's creation event."""
+    own = typing.get_type_hints(event_class)
+    return frozenset(name for name in PUBLISHED[event_class].fields if name not in own)
+
+
+BORROWED = frozenset(name for cls in PUBLISHED for name in borrowed_fields(cls))
+"""Every field some event borrows from a creation event: what the relay remembers of one."""
+_BORROWING_AGGREGATES = frozenset(
+    topic_of(creation_event_class(cls)).rpartition(".")[0] for cls in PUBLISHED if borrowed_fields(cls)
+)
+
+
+def borrows(topic: str) -> bool:
+    """Whether events of this topic's aggregate borrow fields from its creation event."""
+    return topic.rpartition(".")[0] in _BORROWING_AGGREGATES
+
+
 def public_data(
     event_class: type[Any], event: Mapping[str, Any], origin: Mapping[str, Any]
 ) -> dict[str, Any]:

@@ -21,7 +21,10 @@ from adapters import metrics
 from adapters.ledger.publisher import CHECKPOINT_SUBJECT
 from adapters.nats.streams import EVT_STREAM
 from services.published_events import (
+    BORROWED,
     PUBLISHED_BY_TOPIC,
+    PublicEvent,
+    borrows,
     causation,
     cloud_event,
     public_data,
@@ -65,38 +68,41 @@ class EventTeller:
 
     def messages(self, notifications: Sequence[Notification], sequence: int) -> tuple[list[Message], int]:
         """The messages of the public events among these, numbered after `sequence`; the last number."""
-        public = [(n, public_event(n.topic)) for n in notifications]
-        self._remember_origins([n for n, p in public if p is not None])
+        told = [
+            (n, public, _fields(self.register.mapper.to_domain_event(n)))
+            for n in notifications
+            if (public := public_event(n.topic)) is not None
+        ]
+        self._remember_origins(told)
         messages = []
-        for notification, told in public:
-            if told is None:
-                continue
+        for notification, public, fields in told:
             sequence += 1
             event_class = PUBLISHED_BY_TOPIC[notification.topic][0]
-            event: Any = self.register.mapper.to_domain_event(notification)
-            fields = _fields(event)
             origin = self._origins.get(typing.cast(UUID, notification.originator_id), {})
             data = public_data(event_class, fields, origin)
             body = cloud_event(
-                told.type,
+                public.type,
                 str(notification.id),
-                event.timestamp,
-                str(data[told.about]),
+                fields["timestamp"],
+                str(data[public.about]),
                 data,
                 sequence=sequence,
                 causation=causation(fields),
             )
-            messages.append((told.subject, json.dumps(body).encode(), str(notification.id)))
+            messages.append((public.subject, json.dumps(body).encode(), str(notification.id)))
         return messages, sequence
 
-    def _remember_origins(self, notifications: Sequence[Notification]) -> None:
+    def _remember_origins(self, told: Sequence[tuple[Notification, PublicEvent, dict[str, Any]]]) -> None:
+        """The creation events of the aggregates whose events borrow from them, from memory or the store."""
         missing: list[UUID] = []
-        for notification in notifications:
+        for notification, _, fields in told:
+            if not borrows(notification.topic):
+                continue
             key = typing.cast(UUID, notification.originator_id)
             if key in self._origins:
                 self._origins.move_to_end(key)
             elif notification.originator_version == 1:
-                self._keep(key, _fields(self.register.mapper.to_domain_event(notification)))
+                self._keep(key, fields)
             else:
                 missing.append(key)
         if missing:
@@ -104,8 +110,8 @@ class EventTeller:
                 self._keep(key, _fields(created))
 
     def _keep(self, key: UUID, fields: dict[str, Any]) -> None:
-        # Only what later events borrow: names and keys, not a round's policy inputs.
-        self._origins[key] = {k: v for k, v in fields.items() if isinstance(v, str | int | None)}
+        # Only what later events borrow (names and keys), not a round's policy inputs.
+        self._origins[key] = {name: fields[name] for name in BORROWED if name in fields}
         while len(self._origins) > ORIGINS_KEPT:
             self._origins.popitem(last=False)
 
