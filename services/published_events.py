@@ -15,6 +15,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, CanInitAggregate, DecoratedFuncCaller
 from pydantic import BaseModel, ConfigDict, create_model
 
+import domain
 from domain.allocation_round import AllocationRound, RoundIndex
 from domain.billing import BillingNumber
 from domain.care_capacity import CareCapacity
@@ -230,8 +231,6 @@ def public_event(topic: str) -> PublicEvent | None:
 
 
 def domain_aggregates() -> Iterator[type[Aggregate]]:
-    import domain
-
     for module_info in pkgutil.iter_modules(domain.__path__):
         module = importlib.import_module(f"domain.{module_info.name}")
         for value in vars(module).values():
