@@ -43,7 +43,7 @@ ROLE_HELP = {
     "ingest": "consume KADASTER_CMD in batches and record every command exactly once",
     "rpc": "answer real-time MID-ID requests (kadaster.rpc.hospital.<id>.midid.issue)",
     "projector": "keep the read models up to date from the event store",
-    "relay": "publish every recorded domain event once on kadaster.evt.<aggregate>.<event>",
+    "relay": "publish every public domain event once, as a CloudEvent, on kadaster.evt.<aggregate>.<event>",
     "api": "answer queries over NATS (kadaster.query.>) and the read-only HTTP API",
 }
 

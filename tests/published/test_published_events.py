@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT, checkpoint_message, read_checkpoint
 from adapters.nats.relay import event_messages
 from domain.identifiers import MidId
+from services.ledger import Checkpoint
 from services.published_events import (
     NOT_PUBLISHED,
     PUBLISHED,
@@ -164,3 +166,33 @@ def test_a_message_that_breaks_the_document_is_caught_by_the_schema_check(
 def test_the_readme_names_every_public_type() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert [p.type for p in PUBLISHED.values() if f"`{p.type}`" not in readme] == []
+
+
+def test_a_checkpoint_goes_out_as_a_ledger_checkpoint_event_that_a_verifier_reads_whole_or_as_its_data() -> (
+    None
+):
+    checkpoint = Checkpoint(
+        tree_size=1000,
+        root_hash="ab" * 32,
+        chain_hash="cd" * 32,
+        timestamp="2026-12-01T10:00:00Z",
+        key_id="k1",
+        signature="c2lnbmF0dXJl",
+    )
+    body, headers = checkpoint_message(checkpoint)
+    assert schema_problems(CHECKPOINT_SUBJECT, body) == []
+    event = read_cloudevent(body)
+    assert (event.get_type(), event.get_subject(), event.get_id()) == (
+        "ledger.checkpoint",
+        "1000",
+        headers["Nats-Msg-Id"],
+    )
+    data = event.get_data()
+    assert isinstance(data, dict) and data["id"] == headers["Nats-Msg-Id"]
+    # The whole message, its data, and the message before CloudEvents all read as the same checkpoint.
+    assert read_checkpoint(body) == checkpoint
+    assert read_checkpoint(json.dumps(data)) == checkpoint
+    assert (
+        read_checkpoint(json.dumps({"id": "ledger-checkpoint:1000:x", **checkpoint.model_dump()}))
+        == checkpoint
+    )
