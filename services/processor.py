@@ -90,6 +90,12 @@ def _validation_details(error: ValidationError) -> list[ErrorDetail]:
     return details
 
 
+class Rejection(Exception):
+    def __init__(self, *details: ErrorDetail) -> None:
+        super().__init__(details[0].message)
+        self.details = details
+
+
 def _json(body: bytes, field: str | None = None) -> Any:
     try:
         return json.loads(body)
@@ -97,12 +103,6 @@ def _json(body: bytes, field: str | None = None) -> Any:
         raise Rejection(ErrorDetail("malformed", f"not UTF-8 JSON: {error}", field)) from None
     except RecursionError:
         raise Rejection(ErrorDetail("malformed", "JSON nested too deeply", field)) from None
-
-
-class Rejection(Exception):
-    def __init__(self, *details: ErrorDetail) -> None:
-        super().__init__(details[0].message)
-        self.details = details
 
 
 @dataclass

@@ -231,6 +231,7 @@ def public_event(topic: str) -> PublicEvent | None:
 
 
 def domain_aggregates() -> Iterator[type[Aggregate]]:
+    """Every aggregate class of the domain package, found module by module."""
     for module_info in pkgutil.iter_modules(domain.__path__):
         module = importlib.import_module(f"domain.{module_info.name}")
         for value in vars(module).values():

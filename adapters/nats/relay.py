@@ -15,6 +15,7 @@ from uuid import UUID
 import structlog
 from eventsourcing.persistence import Notification, Tracking
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from adapters import metrics
@@ -22,6 +23,7 @@ from adapters.ledger.publisher import CHECKPOINT_SUBJECT
 from adapters.nats.streams import EVT_STREAM
 from services.published_events import (
     BORROWED,
+    PUBLISHED,
     PUBLISHED_BY_TOPIC,
     PublicEvent,
     borrows,
@@ -38,7 +40,7 @@ RELAY_TRACKING = "relay"
 ORIGINS_KEPT = 20_000
 """Creation events remembered, so a device's or a round's later events find their MID-ID or round id."""
 SCAN_BACK = 1_000
-"""How far back the newest domain event is looked for behind the ledger's checkpoints."""
+"""How far back the newest message of the earlier shape is looked for behind the ledger's checkpoints."""
 
 Message = tuple[str, bytes, str]
 """Subject, body and `Nats-Msg-Id` of one published event."""
@@ -160,7 +162,28 @@ def read_published(body: bytes) -> Published:
 
 
 async def last_published(js: JetStreamContext) -> Published:
-    """The newest domain event already on KADASTER_EVT, behind any ledger checkpoints after it."""
+    """The newest domain event already on KADASTER_EVT, wherever the ledger's checkpoints put it.
+
+    The newest message of each public subject, rather than a walk back from the end of the stream:
+    a register that records only bookkeeping for a long while still gets a checkpoint every few
+    seconds. Before any CloudEvent, the newest message of the earlier shape says where to go on.
+    """
+    subjects = sorted({public.subject for public in PUBLISHED.values()})
+    found = await asyncio.gather(*(_last_on(js, subject) for subject in subjects))
+    newest = max((m for m in found if m is not None), key=lambda m: m.seq or 0, default=None)
+    if newest is not None:
+        return read_published(newest.data or b"")
+    return await _last_of_the_earlier_shape(js)
+
+
+async def _last_on(js: JetStreamContext, subject: str) -> RawStreamMsg | None:
+    try:
+        return await js.get_last_msg(EVT_STREAM, subject)
+    except NotFoundError:
+        return None
+
+
+async def _last_of_the_earlier_shape(js: JetStreamContext) -> Published:
     state = (await js.stream_info(EVT_STREAM)).state
     seq = state.last_seq
     while seq and seq >= max(state.first_seq, 1) and state.last_seq - seq < SCAN_BACK:
