@@ -290,6 +290,12 @@ async def check(
     expected_ids = {str(n.id) for n in relayable}
     report.events_lost = len(expected_ids - set(published))
     report.events_doubled = sum(n - 1 for n in published.values()) + len(set(published) - expected_ids)
+    # What a subscriber counts on: `sequence` 1, 2, 3, ... on this fresh stream, whatever was killed.
+    sequences = {int(e["sequence"]) for e in events}
+    skipped = set(range(1, max(sequences, default=0) + 1)) - sequences
+    if skipped:
+        report.events_lost += len(skipped)
+        report.notes.append(f"sequence numbers never published: {sorted(skipped)[:10]}")
     published_mid_ids = [e["data"]["mid_id"] for e in events if e["type"] == "midid.issued"]
     report.mid_id_duplicates += repeated(published_mid_ids)
 
