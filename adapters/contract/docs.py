@@ -14,8 +14,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adapters.config import Settings
+from adapters.contract.asyncapi import AsyncApiBuilder, message_object, ref
 from adapters.contract.models import (
     MICRO_ERROR_HEADERS,
+    PUBLISHED_HEADERS,
     CheckpointEvent,
     ContractJsonSchema,
     ErrorCode,
@@ -180,10 +182,6 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 # AsyncAPI
 
 
-def _ref(*path: str) -> dict[str, str]:
-    return {"$ref": "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in path)}
-
-
 def _component_schemas(
     catalogue: dict[str, CommandSpec], events: dict[str, type[BaseModel]]
 ) -> tuple[dict[str, Any], dict[type[BaseModel], dict[str, Any]]]:
@@ -200,57 +198,6 @@ def _component_schemas(
     by_model = {model: dict(refs[(model, "validation")]) for model in unique}
     schemas = {"Envelope": envelope_schema(), **dict(sorted(definitions.get("$defs", {}).items()))}
     return schemas, by_model
-
-
-def _message(name: str, title: str, summary: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "title": title,
-        "summary": summary,
-        "contentType": "application/json",
-        **extra,
-        "payload": payload,
-    }
-
-
-class _AsyncApiBuilder:
-    """Channels and the service's operations on them, with every reference pointing inside the document."""
-
-    def __init__(self) -> None:
-        self.channels: dict[str, Any] = {}
-        self.operations: dict[str, Any] = {}
-
-    def channel(self, key: str, address: str | None, message_keys: Sequence[str], description: str) -> None:
-        entry: dict[str, Any] = {
-            "address": address,
-            "description": description,
-            "messages": {m: _ref("components", "messages", m) for m in message_keys},
-        }
-        names = re.findall(r"{(\w+)}", address or "")
-        if names:
-            entry["parameters"] = {name: _ref("components", "parameters", name) for name in names}
-        self.channels[key] = entry
-
-    def operation(
-        self, action: str, channel_key: str, summary: str, description: str, reply_channel: str | None = None
-    ) -> None:
-        """Named after its channel: each channel has exactly one operation of the service."""
-        entry: dict[str, Any] = {
-            "action": action,
-            "channel": _ref("channels", channel_key),
-            "summary": summary,
-            "description": description,
-            "messages": self._messages_of(channel_key),
-        }
-        if reply_channel is not None:
-            entry["reply"] = {
-                "channel": _ref("channels", reply_channel),
-                "messages": self._messages_of(reply_channel),
-            }
-        self.operations[channel_key] = entry
-
-    def _messages_of(self, channel_key: str) -> list[dict[str, str]]:
-        return [_ref("channels", channel_key, "messages", m) for m in self.channels[channel_key]["messages"]]
 
 
 BINARY_ATTRIBUTES = {
@@ -288,17 +235,17 @@ def binary_headers_schema(spec: CommandSpec) -> dict[str, Any]:
 
 
 def _command_messages(catalogue: dict[str, CommandSpec], data_refs: dict[str, Any]) -> dict[str, Any]:
-    headers = _ref("components", "schemas", "NatsHeaders")
+    headers = ref("components", "schemas", "NatsHeaders")
     messages: dict[str, Any] = {}
     for command_type, spec in catalogue.items():
-        messages[command_type] = _message(
+        messages[command_type] = message_object(
             command_type,
             command_type,
             spec.summary,
             command_envelope_schema(spec, data_refs[command_type]),
             headers=headers,
         )
-        messages[f"{command_type}.binary"] = _message(
+        messages[f"{command_type}.binary"] = message_object(
             f"{command_type}.binary",
             f"{command_type} (binary mode)",
             f"{spec.summary}; the attributes as `ce-*` headers, the body is the data alone",
@@ -311,52 +258,57 @@ def _command_messages(catalogue: dict[str, CommandSpec], data_refs: dict[str, An
 def _published_messages(
     events: dict[str, type[BaseModel]], refs: dict[type[BaseModel], Any]
 ) -> dict[str, Any]:
+    published_headers = ref("components", "schemas", "PublishedHeaders")
     messages = {
-        "outcome": _message(
+        "outcome": message_object(
             "outcome",
             "Outcome",
             "The one answer to one command, bare: the RPC's reply and the `outcome` query's answer",
-            _ref("components", "schemas", "Outcome"),
-            headers=_ref("components", "schemas", "MicroErrorHeaders"),
+            ref("components", "schemas", "Outcome"),
+            headers=ref("components", "schemas", "MicroErrorHeaders"),
         ),
-        "outcome.event": _message(
+        "outcome.event": message_object(
             "outcome.event",
             "Outcome (CloudEvent)",
             "The one answer to one command, as a `kadaster.outcome` CloudEvent",
             refs[OutcomeEvent],
+            headers=published_headers,
         ),
-        f"evt.{LEDGER_CHECKPOINT}": _message(
+        f"evt.{LEDGER_CHECKPOINT}": message_object(
             f"evt.{LEDGER_CHECKPOINT}",
             LEDGER_CHECKPOINT,
             "A signed ledger checkpoint (tree size, Merkle root, chain hash)",
             refs[CheckpointEvent],
+            headers=published_headers,
         ),
     }
     for type_, model in events.items():
-        messages[f"evt.{type_}"] = _message(f"evt.{type_}", type_, str(model.__doc__), refs[model])
+        messages[f"evt.{type_}"] = message_object(
+            f"evt.{type_}", type_, str(model.__doc__), refs[model], headers=published_headers
+        )
     return messages
 
 
 def _query_messages(queries: list[QuerySpec]) -> dict[str, Any]:
     messages = {
-        "query.answer": _message(
+        "query.answer": message_object(
             "query.answer",
             "Query answer",
             "The query's JSON answer",
             {"description": "JSON; its shape depends on the query"},
         ),
-        "query.errors": _message(
+        "query.errors": message_object(
             "query.errors",
             "Query error",
             "Why a query was refused",
-            _ref("components", "schemas", "QueryErrors"),
-            headers=_ref("components", "schemas", "MicroErrorHeaders"),
+            ref("components", "schemas", "QueryErrors"),
+            headers=ref("components", "schemas", "MicroErrorHeaders"),
         ),
     }
     for spec in queries:
         for scoped in (False, True) if spec.hospital_scoped else (False,):
             key = f"query.{'hospital.' if scoped else ''}{spec.name}"
-            messages[key] = _message(
+            messages[key] = message_object(
                 key, f"{spec.name} query", spec.summary, query_filters_schema(spec, scoped)
             )
     return messages
@@ -372,7 +324,7 @@ def _parameters() -> dict[str, Any]:
     }
 
 
-def _commands(doc: _AsyncApiBuilder, catalogue: dict[str, CommandSpec]) -> None:
+def _commands(doc: AsyncApiBuilder, catalogue: dict[str, CommandSpec]) -> None:
     for command_type, spec in catalogue.items():
         for kind in sender_kinds(spec):
             key = f"cmd.{kind}.{command_type}"
@@ -394,7 +346,7 @@ def _commands(doc: _AsyncApiBuilder, catalogue: dict[str, CommandSpec]) -> None:
             )
 
 
-def _rpc(doc: _AsyncApiBuilder, catalogue: dict[str, CommandSpec]) -> None:
+def _rpc(doc: AsyncApiBuilder, catalogue: dict[str, CommandSpec]) -> None:
     command_type = _rpc_command_type()
     if command_type not in catalogue:
         return
@@ -416,7 +368,7 @@ def _rpc(doc: _AsyncApiBuilder, catalogue: dict[str, CommandSpec]) -> None:
     )
 
 
-def _query_operations(doc: _AsyncApiBuilder, queries: list[QuerySpec]) -> None:
+def _query_operations(doc: AsyncApiBuilder, queries: list[QuerySpec]) -> None:
     doc.channel("query.reply", None, ["query.answer", "query.errors"], "The requester's reply inbox.")
     for spec in queries:
         key = f"query.{spec.name}"
@@ -446,7 +398,7 @@ def _query_operations(doc: _AsyncApiBuilder, queries: list[QuerySpec]) -> None:
             )
 
 
-def _outcomes_and_events(doc: _AsyncApiBuilder) -> None:
+def _outcomes_and_events(doc: AsyncApiBuilder) -> None:
     addresses = [(kind, f"kadaster.outcome.{kind}.{{{PARTY_PARAMETER[kind]}}}") for kind in PARTY_KINDS]
     addresses += [(kind, f"kadaster.outcome.{kind}") for kind in AUTHORITIES]
     addresses.append(("unknown", "kadaster.outcome.unknown"))
@@ -508,7 +460,8 @@ def asyncapi_document() -> dict[str, Any]:
         },
     }
     schemas["MicroErrorHeaders"] = MICRO_ERROR_HEADERS
-    doc = _AsyncApiBuilder()
+    schemas["PublishedHeaders"] = PUBLISHED_HEADERS
+    doc = AsyncApiBuilder()
     _commands(doc, catalogue)
     _rpc(doc, catalogue)
     _query_operations(doc, queries)

@@ -170,3 +170,15 @@ MICRO_ERROR_HEADERS: dict[str, Any] = {
         },
     },
 }
+
+
+PUBLISHED_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["Nats-Msg-Id"],
+    "properties": {
+        "Nats-Msg-Id": {
+            "type": "string",
+            "description": "The CloudEvent's `id`: JetStream stores each event, outcome or checkpoint once",
+        }
+    },
+}
