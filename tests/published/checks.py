@@ -36,11 +36,11 @@ def channel_of(subject: str) -> tuple[str, dict[str, Any]]:
 
 
 @cache
-def payload_validator(message_key: str) -> Any:
-    """A JSON Schema validator of one message's payload, its references resolved inside the document."""
+def payload_validator(message_key: str, part: str = "payload") -> Any:
+    """A JSON Schema validator of one message's payload (or headers), references resolved in the document."""
     root = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$ref": f"#/components/messages/{message_key.replace('/', '~1')}/payload",
+        "$ref": f"#/components/messages/{message_key.replace('/', '~1')}/{part}",
         "components": DOCUMENT["components"],
     }
     return jsonschema_rs.Draft202012Validator(root, validate_formats=True)

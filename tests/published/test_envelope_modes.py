@@ -11,7 +11,7 @@ from services.envelope import Envelope, binary_mode_attributes
 from services.processor import RPC, Inbound
 from services.published_events import outcome_event
 from tests.conftest import Sender
-from tests.published.checks import read_cloudevent, schema_problems
+from tests.published.checks import channel_of, payload_validator, read_cloudevent, schema_problems
 
 SUBJECT = "kadaster.cmd.hospital.H001.midid.issue"
 
@@ -36,11 +36,19 @@ def ce_headers(command_id: str, **more: str) -> dict[str, str]:
     }
 
 
-def test_a_command_in_binary_mode_is_accepted(sender: Sender) -> None:
-    outcome = binary(
-        sender, b'{"modality": "CT"}', **ce_headers("order-1", **{"Content-Type": "application/json"})
-    )
+def test_a_command_in_binary_mode_is_accepted_and_is_what_the_asyncapi_document_describes(
+    sender: Sender,
+) -> None:
+    headers = ce_headers("order-1", **{"Content-Type": "application/json"})
+    outcome = binary(sender, b'{"modality": "CT"}', **headers)
     assert outcome["status"] == "accepted", outcome
+    _, channel = channel_of(SUBJECT)
+    assert "midid.issue.binary" in channel["messages"]
+    assert payload_validator("midid.issue.binary", "headers").is_valid(headers)
+    assert payload_validator("midid.issue.binary").is_valid({"modality": "CT"})
+    assert not payload_validator("midid.issue.binary", "headers").is_valid(
+        {**headers, "ce-type": "midid.cancel"}
+    )
     assert outcome["command_id"] == "order-1" and outcome["source"] == "hospital/H001"
 
 
