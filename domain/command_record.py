@@ -37,6 +37,7 @@ class CommandRecord(Aggregate):
         body: str
         body_encoding: str
         outcome: dict[str, Any]
+        attributes: dict[str, str] | None = None
 
     @event(Handled)
     def __init__(

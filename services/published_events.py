@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.domain import Aggregate, CanInitAggregate, DecoratedFuncCaller
+from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, ConfigDict, create_model
 
 import domain
@@ -21,6 +21,7 @@ from domain.billing import BillingNumber
 from domain.care_capacity import CareCapacity
 from domain.command_record import CommandRecord
 from domain.device import Device
+from domain.events import event_class, event_classes
 from domain.fanc import LegacyFancNumber
 from domain.institution import Institution
 from domain.mid_id import LegacyRef, MidIdRecord, MidIdSequence
@@ -53,22 +54,14 @@ def _public(type_: str, about: str, *fields: str) -> PublicEvent:
     return PublicEvent(type_, about, (about, *(f for f in fields if f != about)))
 
 
-def _event(aggregate: type[Aggregate], name: str) -> type[Any]:
-    """An aggregate's event class by name; a name it does not record fails at import."""
-    found = vars(aggregate).get(name)
-    if not (inspect.isclass(found) and issubclass(found, Aggregate.Event)):
-        raise TypeError(f"{aggregate.__name__} records no event {name}")
-    return found
-
-
 _DEVICE = ("mid_id", "institution")
 
 PUBLISHED: dict[type[Any], PublicEvent] = {
-    _event(MidIdRecord, "Issued"): _public(
+    event_class(MidIdRecord, "Issued"): _public(
         "midid.issued", "mid_id", "institution", "modality", "note", "legacy_ref"
     ),
-    _event(MidIdRecord, "Cancelled"): _public("midid.cancelled", "mid_id", "institution", "reason"),
-    _event(Device, "Reported"): _public(
+    event_class(MidIdRecord, "Cancelled"): _public("midid.cancelled", "mid_id", "institution", "reason"),
+    event_class(Device, "Reported"): _public(
         "device.reported",
         *_DEVICE,
         "modality",
@@ -80,7 +73,7 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "use",
         "restated",
     ),
-    _event(Device, "Backfilled"): _public(
+    event_class(Device, "Backfilled"): _public(
         "device.backfilled",
         *_DEVICE,
         "legacy_ref",
@@ -94,10 +87,12 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "registered_on",
         "registered_before_midid",
     ),
-    _event(Device, "Changed"): _public("device.changed", *_DEVICE, "changes", "effective_on"),
-    _event(Device, "Corrected"): _public("device.corrected", *_DEVICE, "corrections", "reason"),
-    _event(Device, "Decommissioned"): _public("device.decommissioned", *_DEVICE, "effective_on", "reason"),
-    _event(Device, "InstallationRecorded"): _public(
+    event_class(Device, "Changed"): _public("device.changed", *_DEVICE, "changes", "effective_on"),
+    event_class(Device, "Corrected"): _public("device.corrected", *_DEVICE, "corrections", "reason"),
+    event_class(Device, "Decommissioned"): _public(
+        "device.decommissioned", *_DEVICE, "effective_on", "reason"
+    ),
+    event_class(Device, "InstallationRecorded"): _public(
         "device.installation-recorded",
         *_DEVICE,
         "supplier",
@@ -107,7 +102,7 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "serial_number",
         "installed_on",
     ),
-    _event(Device, "DiscrepancyRecorded"): _public(
+    event_class(Device, "DiscrepancyRecorded"): _public(
         "device.discrepancy-recorded",
         *_DEVICE,
         "field",
@@ -116,27 +111,29 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "supplier_value",
         "supplier_source",
     ),
-    _event(Device, "DiscrepancyResolved"): _public("device.discrepancy-resolved", *_DEVICE, "field", "value"),
-    _event(Device, "Linked"): _public("device.linked", *_DEVICE, "modality"),
-    _event(Device, "LicenceRecorded"): _public(
+    event_class(Device, "DiscrepancyResolved"): _public(
+        "device.discrepancy-resolved", *_DEVICE, "field", "value"
+    ),
+    event_class(Device, "Linked"): _public("device.linked", *_DEVICE, "modality"),
+    event_class(Device, "LicenceRecorded"): _public(
         "licence.recorded", *_DEVICE, "licence_ref", "valid_from", "valid_until", "legacy_number"
     ),
-    _event(Device, "LegacyNumberMapped"): _public("legacy-number.mapped", *_DEVICE, "legacy_number"),
-    _event(Device, "TransferReceived"): _public(
+    event_class(Device, "LegacyNumberMapped"): _public("legacy-number.mapped", *_DEVICE, "legacy_number"),
+    event_class(Device, "TransferReceived"): _public(
         "transfer.received", *_DEVICE, "period", "received_on", "legacy_number"
     ),
-    _event(Device, "BillingNumberAssigned"): _public("billing.assigned", *_DEVICE, "billing_number"),
-    _event(Device, "BillingNumberWithdrawn"): _public(
+    event_class(Device, "BillingNumberAssigned"): _public("billing.assigned", *_DEVICE, "billing_number"),
+    event_class(Device, "BillingNumberWithdrawn"): _public(
         "billing.withdrawn", *_DEVICE, "billing_number", "reason", "effective_on"
     ),
-    _event(Institution, "Registered"): _public(
+    event_class(Institution, "Registered"): _public(
         "institution.registered", "institution", "name", "province", "region", "campuses"
     ),
-    _event(Institution, "Updated"): _public("institution.updated", "institution", "changes"),
-    _event(AllocationRound, "Opened"): _public(
+    event_class(Institution, "Updated"): _public("institution.updated", "institution", "changes"),
+    event_class(AllocationRound, "Opened"): _public(
         "round.opened", "round_id", "programme", "period", "capacity", "deadline", "policy_inputs"
     ),
-    _event(AllocationRound, "ApplicationFiled"): _public(
+    event_class(AllocationRound, "ApplicationFiled"): _public(
         "round.applied",
         "round_id",
         "institution",
@@ -146,17 +143,17 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "justified_activity_per_device",
         "has_service_on_other_campus",
     ),
-    _event(AllocationRound, "ApplicationWithdrawn"): _public(
+    event_class(AllocationRound, "ApplicationWithdrawn"): _public(
         "round.application-withdrawn", "round_id", "institution"
     ),
-    _event(AllocationRound, "Closed"): _public("round.closed", "round_id", "programme"),
-    _event(AllocationRound, "Decided"): _public(
+    event_class(AllocationRound, "Closed"): _public("round.closed", "round_id", "programme"),
+    event_class(AllocationRound, "Decided"): _public(
         "round.decided", "round_id", "programme", "policy_version", "inputs", "ranking", "decisions"
     ),
-    _event(AllocationRound, "ObjectionLodged"): _public(
+    event_class(AllocationRound, "ObjectionLodged"): _public(
         "round.objection-lodged", "round_id", "institution", "against", "text"
     ),
-    _event(AllocationRound, "ObjectionRuled"): _public(
+    event_class(AllocationRound, "ObjectionRuled"): _public(
         "round.objection-ruled",
         "round_id",
         "institution",
@@ -166,36 +163,42 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "ranking",
         "decisions",
     ),
-    _event(AllocationRound, "Granted"): _public(
+    event_class(AllocationRound, "Granted"): _public(
         "round.granted", "round_id", "region", "institution", "units"
     ),
-    _event(AllocationRound, "Finalised"): _public("round.finalised", "round_id", "refused"),
-    _event(CareCapacity, "BaselineRecorded"): _public(
+    event_class(AllocationRound, "Finalised"): _public("round.finalised", "round_id", "refused"),
+    event_class(CareCapacity, "BaselineRecorded"): _public(
         "capacity.baseline-recorded", "region", "programme", "filled", "round_id"
     ),
-    _event(CareCapacity, "Corrected"): _public(
+    event_class(CareCapacity, "Corrected"): _public(
         "capacity.corrected", "region", "programme", "delta", "reason", "filled"
     ),
-    _event(CareCapacity, "PlacesGranted"): _public(
+    event_class(CareCapacity, "PlacesGranted"): _public(
         "capacity.granted", "region", "programme", "units", "round_id", "institution", "filled"
     ),
 }
 """Every domain event the outside hears of, by class."""
 
 NOT_PUBLISHED: dict[type[Any], str] = {
-    _event(MidIdSequence, "Started"): "the MID-ID sequence counter",
-    _event(MidIdSequence, "NumberTaken"): "the MID-ID sequence counter (midid.issued names the MID-ID)",
-    _event(MidIdRecord, "Linked"): "the MID-ID's side of device.linked",
-    _event(LegacyRef, "Assigned"): "an index of backfilled references (midid.issued names the reference)",
-    _event(CommandRecord, "Handled"): "the command record (its outcome is published on KADASTER_OUTCOME)",
-    _event(Device, "Opened"): "the opening of a device's record (the statement that opens it is published)",
-    _event(BillingNumber, "Assigned"): "an index of billing numbers (billing.assigned says it)",
-    _event(BillingNumber, "Reassigned"): "an index of billing numbers (billing.assigned says it)",
-    _event(BillingNumber, "Released"): "an index of billing numbers (billing.withdrawn says it)",
-    _event(LegacyFancNumber, "Mapped"): "an index of old FANC numbers (legacy-number.mapped says it)",
-    _event(RoundIndex, "Started"): "the index of rounds",
-    _event(RoundIndex, "RoundListed"): "the index of rounds (round.opened says it)",
-    _event(CareCapacity, "Started"): "the opening of a programme's running count",
+    event_class(MidIdSequence, "Started"): "the MID-ID sequence counter",
+    event_class(MidIdSequence, "NumberTaken"): "the MID-ID sequence counter (midid.issued says it)",
+    event_class(MidIdRecord, "Linked"): "the MID-ID's side of device.linked",
+    event_class(
+        LegacyRef, "Assigned"
+    ): "an index of backfilled references (midid.issued names the reference)",
+    event_class(
+        CommandRecord, "Handled"
+    ): "the command record (its outcome is published on KADASTER_OUTCOME)",
+    event_class(
+        Device, "Opened"
+    ): "the opening of a device's record (the statement that opens it is published)",
+    event_class(BillingNumber, "Assigned"): "an index of billing numbers (billing.assigned says it)",
+    event_class(BillingNumber, "Reassigned"): "an index of billing numbers (billing.assigned says it)",
+    event_class(BillingNumber, "Released"): "an index of billing numbers (billing.withdrawn says it)",
+    event_class(LegacyFancNumber, "Mapped"): "an index of old FANC numbers (legacy-number.mapped says it)",
+    event_class(RoundIndex, "Started"): "the index of rounds",
+    event_class(RoundIndex, "RoundListed"): "the index of rounds (round.opened says it)",
+    event_class(CareCapacity, "Started"): "the opening of a programme's running count",
 }
 """Internal bookkeeping, never published, with the reason."""
 
@@ -203,8 +206,8 @@ LEDGER_CHECKPOINT = "ledger.checkpoint"
 OUTCOME = "kadaster.outcome"
 
 
-def topic_of(event_class: type[Any]) -> str:
-    return f"{event_class.__module__}:{event_class.__qualname__}"
+def topic_of(cls: type[Any]) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 PUBLISHED_BY_TOPIC: dict[str, tuple[type[Any], PublicEvent]] = {
@@ -240,31 +243,14 @@ def domain_aggregates() -> Iterator[type[Aggregate]]:
                 yield value
 
 
-def recorded_event_classes(aggregate: type[Aggregate]) -> list[type[Any]]:
-    """The event classes an aggregate records: its decorated methods' and its creation event."""
-    found = []
-    for name, value in vars(aggregate).items():
-        if not inspect.isclass(value):
-            continue
-        if issubclass(value, DecoratedFuncCaller) or (
-            issubclass(value, CanInitAggregate) and name != "Created"
-        ):
-            found.append(value)
-    return found
-
-
-def creation_event_class(event_class: type[Any]) -> type[Any]:
+def creation_event_class(cls: type[Any]) -> type[Any]:
     """The event that created the aggregate an event belongs to."""
-    aggregate = _aggregate_of(event_class)
-    for value in vars(aggregate).values():
-        if inspect.isclass(value) and issubclass(value, CanInitAggregate) and value.__name__ != "Created":
-            return value
-    return typing.cast(type[Any], aggregate.Created)
+    return next(c for c in event_classes(_aggregate_of(cls)) if issubclass(c, Aggregate.Created))
 
 
-def _aggregate_of(event_class: type[Any]) -> type[Aggregate]:
-    owner: Any = sys.modules[event_class.__module__]
-    for part in event_class.__qualname__.split(".")[:-1]:
+def _aggregate_of(cls: type[Any]) -> type[Aggregate]:
+    owner: Any = sys.modules[cls.__module__]
+    for part in cls.__qualname__.split(".")[:-1]:
         owner = getattr(owner, part)
     return typing.cast(type[Aggregate], owner)
 
@@ -280,30 +266,30 @@ def _model_name(public: PublicEvent) -> str:
     return "".join(word.capitalize() for word in words) + "Data"
 
 
-def data_model(event_class: type[Any]) -> type[BaseModel]:
+def data_model(cls: type[Any]) -> type[BaseModel]:
     """A pydantic model of the public data of one event class, its field types read from the event."""
-    known = _DATA_MODELS.get(event_class)
+    known = _DATA_MODELS.get(cls)
     if known is not None:
         return known
-    public = PUBLISHED[event_class]
-    own = typing.get_type_hints(event_class)
-    origin = typing.get_type_hints(creation_event_class(event_class))
+    public = PUBLISHED[cls]
+    own = typing.get_type_hints(cls)
+    origin = typing.get_type_hints(creation_event_class(cls))
     fields: dict[str, Any] = {}
     for name in public.fields:
         hint = own.get(name, origin.get(name))
         if hint is None:
-            raise TypeError(f"{event_class.__qualname__} and its creation event carry no {name!r}")
+            raise TypeError(f"{cls.__qualname__} and its creation event carry no {name!r}")
         fields[name] = (hint, ...)
     model: type[BaseModel] = create_model(_model_name(public), __config__=_DATA_CONFIG, **fields)
     model.__doc__ = f"`data` of `{public.type}`."
-    _DATA_MODELS[event_class] = model
+    _DATA_MODELS[cls] = model
     return model
 
 
-def borrowed_fields(event_class: type[Any]) -> frozenset[str]:
+def borrowed_fields(cls: type[Any]) -> frozenset[str]:
     """The public fields an event takes from its aggregate's creation event."""
-    own = typing.get_type_hints(event_class)
-    return frozenset(name for name in PUBLISHED[event_class].fields if name not in own)
+    own = typing.get_type_hints(cls)
+    return frozenset(name for name in PUBLISHED[cls].fields if name not in own)
 
 
 BORROWED = frozenset(name for cls in PUBLISHED for name in borrowed_fields(cls))
@@ -318,13 +304,11 @@ def borrows(topic: str) -> bool:
     return topic.rpartition(".")[0] in _BORROWING_AGGREGATES
 
 
-def public_data(
-    event_class: type[Any], event: Mapping[str, Any], origin: Mapping[str, Any]
-) -> dict[str, Any]:
+def public_data(cls: type[Any], event: Mapping[str, Any], origin: Mapping[str, Any]) -> dict[str, Any]:
     """The event's data in the contract's names, as JSON values."""
-    public = PUBLISHED[event_class]
+    public = PUBLISHED[cls]
     values = {name: event[name] if name in event else origin.get(name) for name in public.fields}
-    dumped: dict[str, Any] = data_model(event_class).model_validate(values).model_dump(mode="json")
+    dumped: dict[str, Any] = data_model(cls).model_validate(values).model_dump(mode="json")
     return dumped
 
 
