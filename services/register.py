@@ -20,7 +20,13 @@ from eventsourcing.persistence import (
 )
 
 from domain.mid_id import MidIdSequence
-from services.recorders import POSTGRES_RECORDER_TOPIC, SQLITE_RECORDER_TOPIC, SelectsCreated
+from services.recorders import (
+    POSTGRES_RECORDER_TOPIC,
+    SQLITE_RECORDER_TOPIC,
+    RecordsTransactions,
+    SelectsCreated,
+)
+from services.recordings import Recordings
 
 INGEST_TRACKING = "ingest"
 
@@ -47,6 +53,16 @@ class Register(Application[UUID]):
         "AGGREGATE_CACHE_MAXSIZE": "20000",
         "AGGREGATE_CACHE_FASTFORWARD": "y",
     }
+
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env=env)
+        recorder = self.recorder
+        self.recordings = Recordings(recorder) if isinstance(recorder, RecordsTransactions) else None
+        if self.recordings is not None:
+            # A store written before transactions had moments gets them once, from its events.
+            self.recordings.migrate(
+                self.position(), recorder.select_notifications, self.mapper.to_domain_event
+            )
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
