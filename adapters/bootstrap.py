@@ -34,7 +34,6 @@ from adapters.nats.server import NatsServer
 from adapters.nats.service import KadasterService
 from adapters.nats.streams import ensure_ingest_consumer, ensure_streams
 from adapters.round_queries import ROUND_QUERIES
-from projections.as_of import AsOfReadModels
 from projections.audit_history import AuditHistory
 from projections.capacity import Capacity
 from projections.command_log import CommandLog
@@ -112,8 +111,7 @@ def with_retries(what: str, attempt: Callable[[], T], timeout: float = 60.0) -> 
 def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector, Queries]:
     store = ReadModelStore(settings.read_model_url)
     projector = Projector(register, store, all_projections())
-    as_of = AsOfReadModels(register, all_projections)
-    return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES, as_of=as_of)
+    return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES)
 
 
 @dataclass
@@ -206,8 +204,6 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
                 None, with_retries, "read models", lambda: open_read_side(settings, register)
             )
             stack.callback(store.close)
-            if queries.as_of is not None:
-                stack.callback(queries.as_of.close)
             running.projector, running.queries = projector, queries
             if "projector" in roles:
                 # Caught up before answering; a database restarting meanwhile is waited for.

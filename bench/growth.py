@@ -193,7 +193,7 @@ def child(operation: str, events_url: str, read_model_url: str, data_dir: Path) 
     from adapters.config import load_settings
     from adapters.ledger.runner import open_ledger
     from adapters.logging import configure_logging
-    from projections.as_of import replay
+    from projections.replay import replay
     from projections.projector import Projector
     from projections.rebuild import rebuild
     from projections.store import ReadModelStore
@@ -205,7 +205,7 @@ def child(operation: str, events_url: str, read_model_url: str, data_dir: Path) 
 
     configure_logging("json", "error")
     register = Register(env=event_store_env(events_url))
-    # A replay builds in a fresh file, as the audit's replays as of a moment do (AsOfReadModels).
+    # A replay builds in a fresh file, as `audit replay` does.
     store = ReadModelStore(read_model_url, scratch=operation == "replay")
     settings = load_settings(environ={}, database_url=events_url, data_dir=data_dir, log_level="error")
     _reset_peak()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.command_record import CommandRecord
@@ -64,8 +65,10 @@ def _text(value: Any) -> str | None:
 
 class AuditHistory(Projection):
     name = "audit_history"
-    version = 1
+    # 2: holders keep the position they were learnt at, so the history is cut by position as of a moment.
+    version = 2
     tables = ("rm_history", "rm_history_subjects", "rm_history_holders")
+    appended: ClassVar[Mapping[str, str]] = {"rm_history": "position", "rm_history_holders": "position"}
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_history ("
         "position BIGINT PRIMARY KEY, aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, "
@@ -80,7 +83,8 @@ class AuditHistory(Projection):
         "aggregate_id TEXT PRIMARY KEY, aggregate_type TEXT NOT NULL, mid_id TEXT, round_id TEXT, "
         "institution TEXT)",
         # Whose MID-ID it is, for billing-number and old-FANC-number events that name only the MID-ID.
-        "CREATE TABLE IF NOT EXISTS rm_history_holders (mid_id TEXT PRIMARY KEY, institution TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rm_history_holders (mid_id TEXT PRIMARY KEY, institution TEXT NOT NULL, "
+        "position BIGINT NOT NULL)",
     )
 
     def __init__(self) -> None:
@@ -156,9 +160,9 @@ class AuditHistory(Projection):
         )
         if aggregate_type == "MidIdRecord" and subject["mid_id"] and subject["institution"]:
             tx.execute(
-                "INSERT INTO rm_history_holders (mid_id, institution) VALUES (?, ?) "
+                "INSERT INTO rm_history_holders (mid_id, institution, position) VALUES (?, ?, ?) "
                 "ON CONFLICT (mid_id) DO NOTHING",
-                (subject["mid_id"], subject["institution"]),
+                (subject["mid_id"], subject["institution"], position),
             )
             self._remembered(self._holders, subject["mid_id"], (position, subject["institution"]))
         self._remembered(self._subjects, aggregate_id, subject)

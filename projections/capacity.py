@@ -10,8 +10,9 @@ round named has no per-100,000 figure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
@@ -32,7 +33,8 @@ def province_key(name: str) -> str:
 
 class Capacity(Projection):
     name = "capacity"
-    version = 1
+    # 2: every row version kept (recorded_from, recorded_to).
+    version = 2
     # Capacity counts devices in service per province and the figures a round was opened with.
     ignored = (
         "AllocationRound.ApplicationFiled",
@@ -60,6 +62,11 @@ class Capacity(Projection):
         "rm_capacity_institutions",
         "rm_capacity_population",
     )
+    versioned: ClassVar[Mapping[str, Sequence[str]]] = {
+        "rm_capacity_counts": ("institution", "modality"),
+        "rm_capacity_institutions": ("institution",),
+        "rm_capacity_population": ("province_key",),
+    }
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_capacity_devices ("
         "device_id TEXT PRIMARY KEY, institution TEXT NOT NULL, modality TEXT NOT NULL, "
@@ -194,10 +201,14 @@ def per_100k(devices: int, population: int | None) -> str | None:
 def capacity(tx: Transaction, modality: str | None = None, province: str | None = None) -> dict[str, Any]:
     """Devices in service per province and modality; with a modality, every known province, even at zero."""
     rows = tx.execute(
-        "SELECT i.province AS province, i.region AS region, c.modality AS modality, "
-        "SUM(c.in_service) AS devices, SUM(c.linked) AS linked FROM rm_capacity_counts c "
-        "LEFT JOIN rm_capacity_institutions i ON i.institution = c.institution "
-        "GROUP BY i.province, i.region, c.modality"
+        # No aliases: as of a moment each table name stands for its versions then.
+        "SELECT rm_capacity_institutions.province AS province, rm_capacity_institutions.region AS region, "
+        "rm_capacity_counts.modality AS modality, SUM(rm_capacity_counts.in_service) AS devices, "
+        "SUM(rm_capacity_counts.linked) AS linked FROM rm_capacity_counts "
+        "LEFT JOIN rm_capacity_institutions "
+        "ON rm_capacity_institutions.institution = rm_capacity_counts.institution "
+        "GROUP BY rm_capacity_institutions.province, rm_capacity_institutions.region, "
+        "rm_capacity_counts.modality"
     ).all()
     populations = {
         row["province_key"]: row

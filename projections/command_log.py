@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
@@ -14,8 +15,10 @@ from projections.store import Transaction
 
 class CommandLog(Projection):
     name = "command_log"
-    version = 1
+    # 2: every row version kept (recorded_from, recorded_to).
+    version = 2
     tables = ("rm_commands",)
+    versioned: ClassVar[Mapping[str, Sequence[str]]] = {"rm_commands": ("record_id",)}
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_commands ("
         "record_id TEXT PRIMARY KEY, sender TEXT NOT NULL, command_id TEXT NOT NULL, type TEXT, "

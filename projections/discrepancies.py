@@ -24,9 +24,9 @@ was a discrepancy.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
@@ -176,10 +176,12 @@ def derive(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 class Discrepancies(Projection):
     name = "discrepancies"
-    version = 1
+    # 2: every row version kept (recorded_from, recorded_to).
+    version = 2
     # No deadline or number depends on what the statement says, or on a transfer.
     ignored = ("Device.Changed", "Device.Corrected", "Device.LegacyNumberMapped", "Device.TransferReceived")
     tables = ("rm_discrepancies", "rm_discrepancy_devices")
+    versioned: ClassVar[Mapping[str, Sequence[str]]] = {"rm_discrepancies": ("id",)}
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_discrepancies ("
         "id TEXT PRIMARY KEY, kind TEXT NOT NULL, mid_id TEXT NOT NULL, subject_id TEXT NOT NULL, "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
@@ -94,7 +94,8 @@ LICENCE_RECORDED = Device.LicenceRecorded
 
 class KadasterView(Projection):
     name = "kadaster_view"
-    version = 1
+    # 2: every row version kept (recorded_from, recorded_to).
+    version = 2
     # The supplier's notice shows as discrepancies, transfers in the audit history; the MID-ID's own
     # link and cancellation are the MID-ID register's.
     ignored = (
@@ -104,6 +105,11 @@ class KadasterView(Projection):
         "MidIdRecord.Linked",
     )
     tables = ("rm_devices", "rm_device_licences", "rm_institutions", "rm_device_mid_ids")
+    versioned: ClassVar[Mapping[str, Sequence[str]]] = {
+        "rm_devices": ("mid_id",),
+        "rm_device_licences": ("device_id", "licence_ref"),
+        "rm_institutions": ("institution",),
+    }
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_devices ("
         "mid_id TEXT PRIMARY KEY, device_id TEXT NOT NULL UNIQUE, sequence BIGINT NOT NULL, "

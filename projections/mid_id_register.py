@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
@@ -30,8 +31,10 @@ COLUMNS = (
 class MidIdRegister(Projection):
     name = "mid_id_register"
     # 2: who issued it (the FOD for a backfill), under which command, and the legacy reference.
-    version = 2
+    # 3: every row version kept (recorded_from, recorded_to).
+    version = 3
     tables = ("rm_mid_ids",)
+    versioned: ClassVar[Mapping[str, Sequence[str]]] = {"rm_mid_ids": ("mid_id",)}
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_mid_ids ("
         "mid_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, sequence BIGINT NOT NULL, "

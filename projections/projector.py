@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 
 from projections.store import ReadModelStore, Transaction
+from projections.versions import (
+    APPLYING_DDL,
+    TRANSACTIONS_DDL,
+    applying,
+    versioning_ddl,
+    versions_of,
+)
 
 log = structlog.get_logger("kadaster.projections")
 
@@ -24,6 +32,15 @@ POSITIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS rm_positions ("
     "name TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL)"
 )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Events read from the log as (position, store transaction's first position, event), and the
+    store transactions (first, last, moment) they complete."""
+
+    events: list[tuple[int, int, Any]]
+    complete: list[tuple[int, int, str]]
 
 
 class Projection:
@@ -40,6 +57,18 @@ class Projection:
     version: int = 1
     tables: Sequence[str] = ()
     ddl: Sequence[str] = ()
+    versioned: ClassVar[Mapping[str, Sequence[str]]] = {}
+    """Tables whose every row version is kept (see `projections.versions`), to their key columns."""
+    appended: ClassVar[Mapping[str, str]] = {}
+    """Append-only tables, to the column holding each row's position: cut by it as of a moment."""
+
+    def all_tables(self) -> list[str]:
+        """Every table this read model writes: its own and its version tables."""
+        return [*self.tables, *(versions_of(table) for table in self.versioned)]
+
+    def statements(self, dialect: str) -> list[str]:
+        """Its DDL, then its version tables and their triggers."""
+        return [*self.ddl, *versioning_ddl(self.ddl, self.versioned, dialect)]
 
     def handlers(self) -> Mapping[type[Aggregate.Event], Handler]:
         """Event class (e.g. `event_class(MidIdRecord, "Issued")`) to the function applying it."""
@@ -86,11 +115,14 @@ class Projector:
         store: ReadModelStore,
         projections: Sequence[Projection],
         reset_outdated: bool = True,
+        create: bool = True,
     ) -> None:
+        """`create`: make the tables (and reset outdated ones) now; a rebuild's makes its own."""
         self.app = app
         self.store = store
         self.projections = list(projections)
-        self.create_tables(reset_outdated)
+        if create:
+            self.create_tables(reset_outdated)
         self._unanalysed = 0
 
     def projection(self, name: str) -> Projection:
@@ -107,6 +139,8 @@ class Projector:
                 row["name"]: int(row["version"])
                 for row in tx.execute("SELECT name, version FROM rm_positions").all()
             }
+            for statement in (*APPLYING_DDL, *TRANSACTIONS_DDL):
+                tx.execute(statement)
             for projection in self.projections:
                 stored = recorded.get(projection.name)
                 if reset_outdated and stored is not None and stored != projection.version:
@@ -117,13 +151,13 @@ class Projector:
                         stored_version=stored,
                         version=projection.version,
                     )
-                    for table in projection.tables:
+                    for table in projection.all_tables():
                         tx.execute(f"DROP TABLE IF EXISTS {table}")
                     tx.execute(
                         "UPDATE rm_positions SET position = 0, version = ? WHERE name = ?",
                         (projection.version, projection.name),
                     )
-                for statement in projection.ddl:
+                for statement in projection.statements(tx.dialect):
                     tx.execute(statement)
                 tx.execute(
                     "INSERT INTO rm_positions (name, position, version) VALUES (?, 0, ?) "
@@ -163,15 +197,13 @@ class Projector:
             )
             if not notifications:
                 break
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
             last = notifications[-1].id
+            events = self.recorded(start, [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications])
             with self.store.transaction() as tx:
+                done = {p.name: self.position_in(tx, p.name) for p in self.projections}
+                self.apply(tx, events, done)
                 for projection in self.projections:
-                    done = self.position_in(tx, projection.name)
-                    for notification_id, event in events:
-                        if notification_id > done:
-                            projection.apply(tx, event, notification_id)
-                    if last > done:
+                    if last > done[projection.name]:
                         self.track(tx, projection, last)
             applied += len(notifications)
             start = last
@@ -182,6 +214,42 @@ class Projector:
             self.refresh_statistics()
         return applied
 
+    def recorded(self, after: int, events: Sequence[tuple[int, Any]]) -> Recorded:
+        """Each event with the store transaction that recorded it (its first position)."""
+        if not events:
+            return Recorded([], [])
+        transactions: list[Any] = []
+        recordings = getattr(self.app, "recordings", None)
+        if recordings is not None:
+            transactions = recordings.between(after, events[-1][0])
+        out, index = [], 0
+        for position, event in events:
+            while index < len(transactions) and transactions[index].last < position:
+                index += 1
+            found = transactions[index] if index < len(transactions) else None
+            first = found.first if found is not None and found.first <= position else position
+            out.append((position, first, event))
+        complete = [(t.first, t.last, t.moment) for t in transactions if t.last <= events[-1][0]]
+        return Recorded(out, complete)
+
+    def apply(self, tx: Transaction, recorded: Recorded, done: dict[str, int]) -> None:
+        """Applies events to every projection that has not yet, one store transaction at a time,
+        and notes the store transactions now applied whole: the moments a question may be cut at."""
+        current = None
+        for position, recording, event in recorded.events:
+            if recording != current:
+                applying(tx, recording)
+                current = recording
+            for projection in self.projections:
+                if position > done[projection.name]:
+                    projection.apply(tx, event, position)
+        if recorded.complete:
+            tx.executemany(
+                "INSERT INTO rm_transactions (first_position, last_position, recorded_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (first_position) DO NOTHING",
+                recorded.complete,
+            )
+
     def refresh_statistics(self, tables: Sequence[str] | None = None, fresh: bool = False) -> None:
         """Lets the planner see how the read models grew; `fresh`: the tables were just built.
 
@@ -189,7 +257,7 @@ class Projector:
         institution's linked devices. PostgreSQL's autovacuum keeps live tables analysed, but tables
         a rebuild just filled need a vacuum (for index-only counts) and statistics at once.
         """
-        names = list(tables) if tables is not None else [t for p in self.projections for t in p.tables]
+        names = list(tables) if tables is not None else [t for p in self.projections for t in p.all_tables()]
         self._unanalysed = 0
         if self.store.dialect == "sqlite":
             with self.store.transaction() as tx:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,9 +14,23 @@ from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import MidId
 from domain.reference import parse_modality, province_named
 from projections import audit_history, capacity, command_log, discrepancies, kadaster_view, mid_id_register
-from projections.as_of import AsOfReadModels, AsOfRegister, parse_as_of
+from projections.capacity import Capacity
+from projections.command_log import CommandLog
+from projections.discrepancies import Discrepancies
+from projections.kadaster_view import KadasterView
+from projections.mid_id_register import MidIdRegister
 from projections.projector import Projector
-from projections.store import ReadModelStore
+from projections.replay import AsOfRegister, parse_as_of
+from projections.store import ReadModelStore, Transaction
+from projections.versions import AsOfTransaction
+from services.recordings import moment_text
+
+VERSIONED = tuple(
+    table
+    for kind in (KadasterView, MidIdRegister, Discrepancies, Capacity, CommandLog)
+    for table in kind.versioned
+)
+APPENDED = dict(audit_history.AuditHistory.appended)
 
 MAX_PAGE = 1000
 
@@ -158,6 +173,28 @@ def _query_error(error: DomainError) -> QueryError:
     return QueryError(detail.code, detail.message, detail.field)
 
 
+class AsOfStore:
+    """The read-model store read as of a cut: the same queries, every table as it stood then."""
+
+    def __init__(self, store: ReadModelStore, cut: int) -> None:
+        self.store = store
+        self.cut = cut
+        self.dialect = store.dialect
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        with self.store.reading() as tx:
+            yield AsOfTransaction(tx, self.cut, VERSIONED, APPENDED)
+
+
+def cut_at(tx: Transaction, moment: datetime) -> int:
+    """The last position of the last store transaction recorded at or before `moment` (0: none)."""
+    found = tx.execute(
+        "SELECT MAX(last_position) FROM rm_transactions WHERE recorded_at <= ?", (moment_text(moment),)
+    ).scalar()
+    return int(found or 0)
+
+
 class Queries:
     """Answers queries from read models (after they caught up with the store) or the store itself."""
 
@@ -169,20 +206,18 @@ class Queries:
         freshness_timeout: float = 2.0,
         extra: Sequence[QuerySpec] = (),
         today: Callable[[], date] = date.today,
-        as_of: AsOfReadModels | None = None,
     ) -> None:
         """`extra`: queries answered by outer layers (the wiring adds the allocation rounds').
 
-        `today`: the day deadlines are judged against when a query names none (read models never
-        read the clock, queries may). `as_of`: where read models as of past moments are replayed;
-        without it, queries refuse `as_of`.
+        `today`: the day deadlines are judged against, and the business date asked about, when a
+        query names none (read models never read the clock, queries may).
         """
         self.register = register
-        self.store = store
+        self.store: ReadModelStore | AsOfStore = store
         self.projector = projector
         self.freshness_timeout = freshness_timeout
         self.today = today
-        self.as_of = as_of
+        self.cut: int | None = None
         self.specs: dict[str, QuerySpec] = {spec.name: spec for spec in (*QUERIES, *extra)}
 
     def run(self, name: str, filters: dict[str, Any] | None, institution: str | None = None) -> Any:
@@ -211,24 +246,24 @@ class Queries:
                 )
             filters["institution"] = institution
         moment = _moment(filters.pop("as_of", None))
-        if moment is not None:
-            if self.as_of is None:
-                raise QueryError("schema", "as_of is not answered here", "as_of")
-            if not self.as_of.is_now(moment):
-                return self._run_as_of(spec, filters, moment)
         self.catch_up()
+        if moment is not None:
+            return self._run_as_of(spec, filters, moment)
         return spec.run(self, filters)
 
     def _run_as_of(self, spec: QuerySpec, filters: dict[str, Any], moment: datetime) -> Any:
-        """The same query against read models replayed up to `moment`, deadlines judged on its day."""
-        assert self.as_of is not None
-        store = self.as_of.store(moment)
-        try:
-            past = Queries(AsOfRegister(self.register, moment), store, today=moment.date)
-            past.specs = self.specs
-            answer = spec.run(past, filters)
-        finally:
-            self.as_of.release(store)
+        """The same query on the read models' row versions as of `moment`, deadlines judged on its day.
+
+        Cut after the last store transaction recorded by then, never inside one.
+        """
+        assert isinstance(self.store, ReadModelStore)
+        with self.store.reading() as tx:
+            cut = cut_at(tx, moment)
+        past = Queries(AsOfRegister(self.register, moment), self.store, today=moment.date)
+        past.store = AsOfStore(self.store, cut)
+        past.cut = cut
+        past.specs = self.specs
+        answer = spec.run(past, filters)
         return {"as_of": moment.isoformat(), **answer} if isinstance(answer, dict) else answer
 
     def catch_up(self) -> None:

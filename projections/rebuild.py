@@ -21,11 +21,17 @@ from eventsourcing.utils import resolve_topic
 
 from projections.projector import Projection, Projector
 from projections.store import Transaction
+from projections.versions import trigger_names, versioning_ddl
 
 log = structlog.get_logger("kadaster.projections")
 
 SHADOW = "__next"
 _INDEX_NAME = re.compile(r"(?i)\b(CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?)(\w+)")
+# Triggers and their functions (see `projections.versions`) are renamed with their tables.
+_TRIGGER_NAME = re.compile(
+    r"(?i)\b(CREATE\s+(?:OR\s+REPLACE\s+)?(?:TRIGGER|FUNCTION)\s+(?:IF\s+NOT\s+EXISTS\s+)?|"
+    r"EXECUTE\s+FUNCTION\s+)(\w+)"
+)
 
 Progress = Callable[[int, int], None]
 
@@ -62,7 +68,8 @@ class Shadow:
         if not projection.tables:
             raise ValueError(f"read model {projection.name} declares no tables to rebuild")
         self.projection = projection
-        self._tables = re.compile(r"\b(" + "|".join(re.escape(t) for t in projection.tables) + r")\b")
+        self.tables = projection.all_tables()
+        self._tables = re.compile(r"\b(" + "|".join(re.escape(t) for t in self.tables) + r")\b")
         self._renamed: dict[str, str] = {}
 
     @staticmethod
@@ -74,6 +81,7 @@ class Shadow:
         if renamed is None:
             renamed = self._tables.sub(lambda m: self.name(m.group(1)), sql)
             renamed = _INDEX_NAME.sub(lambda m: m.group(1) + self.name(m.group(2)), renamed)
+            renamed = _TRIGGER_NAME.sub(lambda m: m.group(1) + self.name(m.group(2)), renamed)
             self._renamed[sql] = renamed
         return renamed
 
@@ -82,19 +90,23 @@ class Shadow:
 
     def create(self, tx: Transaction) -> None:
         self.drop(tx)
-        for statement in self.projection.ddl:
+        for statement in self.projection.statements(tx.dialect):
             tx.execute(self.rename(statement))
 
     def drop(self, tx: Transaction) -> None:
-        for table in self.projection.tables:
+        for table in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {self.name(table)}")
+        if tx.dialect == "postgres":
+            for table in self.projection.versioned:
+                tx.execute(f"DROP FUNCTION IF EXISTS {self.name(trigger_names(table)[3])}() CASCADE")
 
     def exists(self, tx: Transaction) -> bool:
         return _table_exists(tx, self.name(self.projection.tables[0]))
 
     def swap(self, tx: Transaction) -> None:
-        """Puts the shadow tables in the live ones' place, indexes and constraints renamed to match."""
-        for table in self.projection.tables:
+        """Puts the shadow tables in the live ones' place, indexes and constraints renamed to match;
+        the version triggers are made again under their live names, writing the live tables."""
+        for table in self.tables:
             tx.execute(f"DROP TABLE IF EXISTS {table}")
             tx.execute(f"ALTER TABLE {self.name(table)} RENAME TO {table}")
             if tx.dialect == "sqlite":
@@ -125,6 +137,17 @@ class Shadow:
                     if SHADOW in index["indexname"]:
                         live = index["indexname"].replace(SHADOW, "")
                         tx.execute(f"ALTER INDEX {index['indexname']} RENAME TO {live}")
+        for table in self.projection.versioned:
+            insert, update, delete, function = (self.name(n) for n in trigger_names(table))
+            if tx.dialect == "sqlite":
+                for trigger in (insert, update, delete):
+                    tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            else:
+                tx.execute(f"DROP FUNCTION IF EXISTS {function}() CASCADE")
+        live = versioning_ddl(self.projection.ddl, self.projection.versioned, tx.dialect)
+        for statement in live:
+            if _TRIGGER_NAME.search(statement):
+                tx.execute(statement)
 
 
 def _table_exists(tx: Transaction, table: str) -> bool:
@@ -168,6 +191,7 @@ def rebuild(
         shadow.create(tx)
 
     wanted: dict[str, bool] = {}
+    only = Projector(app, store, [projection], create=False)
 
     def wants(topic: str) -> bool:
         # By the class the topic resolves to, so renamed topics count as their class's name.
@@ -180,11 +204,9 @@ def rebuild(
         notifications = app.recorder.select_notifications(
             start=start, limit=batch_size, inclusive_of_start=False
         )
-        target = shadow.transaction(tx)
-        for notification in notifications:
-            # Events this read model ignores are not even decoded.
-            if wants(notification.topic):
-                projection.apply(target, app.mapper.to_domain_event(notification), notification.id)
+        # Events this read model ignores are not even decoded.
+        events = [(n.id, app.mapper.to_domain_event(n)) for n in notifications if wants(n.topic)]
+        only.apply(shadow.transaction(tx), only.recorded(start, events), {name: start})
         return (notifications[-1].id if notifications else start), len(notifications)
 
     position, events = 0, 0
@@ -213,7 +235,7 @@ def rebuild(
             "UPDATE rm_positions SET position = ?, version = ? WHERE name = ?",
             (position, projection.version, name),
         )
-    projector.refresh_statistics(projection.tables, fresh=True)
+    projector.refresh_statistics(projection.all_tables(), fresh=True)
     if progress is not None:
         progress(position, position)
     rebuilt = Rebuilt(name, position, events, time.monotonic() - started)
@@ -244,7 +266,7 @@ def status(projector: Projector) -> list[dict[str, Any]]:
                 "code_version": projection.version,
                 "state": state,
                 "shadow_tables": shadows.get(projection.name, False),
-                "tables": list(projection.tables),
+                "tables": projection.all_tables(),
             }
         )
     return items

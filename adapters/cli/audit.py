@@ -24,7 +24,7 @@ from adapters.ledger.runner import open_ledger
 from adapters.ledger.store import SqlCheckpointStore
 from domain.errors import DomainError
 from domain.identifiers import MidId
-from projections.as_of import parse_as_of, replay
+from projections.replay import parse_as_of, replay
 from projections.audit_history import AuditHistory
 from projections.queries import MAX_PAGE, Queries, QueryError
 from projections.store import ReadModelStore

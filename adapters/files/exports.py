@@ -16,7 +16,7 @@ from uuid import UUID
 
 from domain.identifiers import Modality
 from projections import kadaster_view
-from projections.as_of import replay, utc
+from projections.replay import replay, utc
 from projections.kadaster_view import KadasterView
 from projections.store import ReadModelStore
 from services.register import Register

@@ -16,7 +16,7 @@ from adapters.bootstrap import all_projections
 from adapters.cli.audit import add_audit_commands
 from adapters.round_queries import ROUND_QUERIES
 from domain.device import device_id
-from projections.as_of import AsOfReadModels, parse_as_of, replay
+from projections.replay import parse_as_of, replay
 from projections.projector import Projector
 from projections.queries import Queries, QueryError
 from projections.store import ReadModelStore
@@ -48,9 +48,7 @@ def queries(moments: dict[str, datetime], register: Register, tmp_path: Path) ->
     store = ReadModelStore(f"sqlite:///{tmp_path / 'live.db'}")
     projector = Projector(register, store, all_projections())
     projector.catch_up()
-    as_of = AsOfReadModels(register, all_projections)
-    yield Queries(register, store, projector, extra=ROUND_QUERIES, as_of=as_of)
-    as_of.close()
+    yield Queries(register, store, projector, extra=ROUND_QUERIES)
     store.close()
 
 
@@ -157,10 +155,12 @@ def test_discrepancies_as_of_a_moment_are_judged_on_that_day(
     assert "statement_mismatch" in kinds
 
 
-def test_now_or_later_is_answered_by_the_live_read_models(queries: Queries) -> None:
+def test_now_or_later_gives_the_live_read_models_answer(queries: Queries) -> None:
     later = datetime.now(UTC) + timedelta(days=1)
     live = queries.run("devices", {})
-    assert queries.run("devices", {"as_of": at(later)}) == live
+    answer = queries.run("devices", {"as_of": at(later)})
+    assert answer.pop("as_of") == at(later)
+    assert answer == live
 
 
 def test_a_moment_that_is_not_a_timestamp_is_refused_as_schema(queries: Queries) -> None:
@@ -171,31 +171,20 @@ def test_a_moment_that_is_not_a_timestamp_is_refused_as_schema(queries: Queries)
         assert refused.value.detail.field == "as_of"
 
 
-def test_a_past_moment_is_replayed_once_and_its_answers_stay_the_same(
-    moments: dict[str, datetime], register: Register, sender: Sender
+def test_a_past_moment_is_answered_from_the_row_versions_without_any_replay(
+    queries: Queries, moments: dict[str, datetime], sender: Sender, tmp_path: Path
 ) -> None:
-    # Seen from two minutes later, the moment can gain no more events: its replay is kept.
-    as_of = AsOfReadModels(register, all_projections, now=lambda: datetime.now(UTC) + timedelta(minutes=2))
-    queries = Queries(register, ReadModelStore("sqlite:///:memory:"), as_of=as_of)
-    try:
-        moment = at(moments["s10-billing"])
-        first = queries.run("devices", {"as_of": moment})
-        sender.accepted("hospital/H001", "midid.issue", {"modality": "PET"})
-        assert queries.run("devices", {"as_of": moment}) == first
-        assert list(as_of._kept) == [moments["s10-billing"]]
-        assert as_of._built == 1
-    finally:
-        as_of.close()
-
-
-def test_a_moment_less_than_a_minute_ago_is_replayed_again_for_each_question(
-    queries: Queries, moments: dict[str, datetime], sender: Sender
-) -> None:
-    assert queries.as_of is not None
-    moment = at(moments["s21-apply-h002"])
-    queries.run("devices", {"as_of": moment})
-    queries.run("devices", {"as_of": moment})
-    assert queries.as_of._built == 2 and not queries.as_of._kept
+    moment = at(moments["s10-billing"])
+    first = queries.run("devices", {"as_of": moment})
+    sender.accepted("hospital/H001", "midid.issue", {"modality": "PET"})
+    # Later events change nothing about what the register said then.
+    assert queries.run("devices", {"as_of": moment}) == first
+    # Nothing was written beside the live read models to answer it.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("live")) == [
+        "live.db",
+        "live.db-shm",
+        "live.db-wal",
+    ]
 
 
 # the auditors' commands

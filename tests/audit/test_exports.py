@@ -21,7 +21,7 @@ from adapters.files.exports import (
     write_kadaster_csv,
     write_kadaster_xlsx,
 )
-from projections.as_of import parse_as_of
+from projections.replay import parse_as_of
 from services.register import Register
 from tests.conftest import Sender
 from tests.services.test_device_lifecycle import (

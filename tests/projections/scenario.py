@@ -219,7 +219,7 @@ def run(send: Callable[[str, str, dict[str, Any], str], dict[str, Any]], steps: 
 
 def dump(store: ReadModelStore, projections: Iterable[Projection]) -> dict[str, list[str]]:
     """Every row of every read-model table and every position, in a stable order."""
-    tables = ["rm_positions", *(table for p in projections for table in p.tables)]
+    tables = ["rm_positions", "rm_transactions", *(table for p in projections for table in p.all_tables())]
     with store.reading() as tx:
         return {
             table: sorted(

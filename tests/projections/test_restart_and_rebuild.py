@@ -12,6 +12,8 @@ import pytest
 
 from adapters.bootstrap import all_projections
 from domain.identifiers import MidId
+from projections.capacity import Capacity
+from projections.kadaster_view import KadasterView
 from projections.projector import Projection, Projector
 from projections.queries import Queries
 from projections.rebuild import rebuild, status
@@ -199,7 +201,7 @@ def test_status_shows_each_read_models_position_lag_and_version(
     assert {i["name"]: i["state"] for i in status(projector)}["capacity"] == "outdated"
     rebuild(projector, "capacity")
     capacity = {i["name"]: i for i in status(projector)}["capacity"]
-    assert (capacity["state"], capacity["version"], capacity["lag"]) == ("current", 1, 0)
+    assert (capacity["state"], capacity["version"], capacity["lag"]) == ("current", Capacity.version, 0)
 
 
 def test_a_projector_starting_over_tables_of_an_older_version_builds_them_again(
@@ -210,6 +212,6 @@ def test_a_projector_starting_over_tables_of_an_older_version_builds_them_again(
         tx.execute("UPDATE rm_positions SET version = 0 WHERE name = 'kadaster_view'")
         tx.execute("DELETE FROM rm_devices")
     restarted = Projector(register, projector.store, all_projections())
-    assert restarted.positions()["kadaster_view"] == {"position": 0, "version": 1}
+    assert restarted.positions()["kadaster_view"] == {"position": 0, "version": KadasterView.version}
     restarted.catch_up()
     assert scenario.dump(projector.store, projector.projections) == before
