@@ -193,9 +193,9 @@ def child(operation: str, events_url: str, read_model_url: str, data_dir: Path) 
     from adapters.config import load_settings
     from adapters.ledger.runner import open_ledger
     from adapters.logging import configure_logging
-    from projections.replay import replay
     from projections.projector import Projector
     from projections.rebuild import rebuild
+    from projections.replay import replay
     from projections.store import ReadModelStore
     from services.register import Register, event_store_env
 

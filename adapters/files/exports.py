@@ -16,8 +16,8 @@ from uuid import UUID
 
 from domain.identifiers import Modality
 from projections import kadaster_view
-from projections.replay import replay, utc
 from projections.kadaster_view import KadasterView
+from projections.replay import replay, utc
 from projections.store import ReadModelStore
 from services.register import Register
 

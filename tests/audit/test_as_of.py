@@ -16,9 +16,9 @@ from adapters.bootstrap import all_projections
 from adapters.cli.audit import add_audit_commands
 from adapters.round_queries import ROUND_QUERIES
 from domain.device import device_id
-from projections.replay import parse_as_of, replay
 from projections.projector import Projector
 from projections.queries import Queries, QueryError
+from projections.replay import parse_as_of, replay
 from projections.store import ReadModelStore
 from services.register import Register
 from tests.conftest import Sender
