@@ -43,7 +43,9 @@ def versions_of(table: str) -> str:
 
 
 def _split(body: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in body:
         if char == "(":
             depth += 1
