@@ -1,4 +1,12 @@
-"""The kadaster view: one row per device as the register shows it, and who said each field and when."""
+"""The kadaster view: one row per device as the register shows it, and who said each field and when.
+
+Each device's row is cut on the business axis too: a slice per span of days it is in force
+(`valid_from` up to `valid_to`, exclusive; open: from then on). A change or a decommissioning the
+hospital dates (`effective_on`) holds from that day on, and is recorded the moment it is said, so a
+change effective next week is in the register today and in force next week. Other statements (the
+report, the FOD's link and corrections, licences, billing numbers) are about the device as a whole
+and hold on every day. "Now" is the slice in force today, a day the query asks (never the clock's).
+"""
 
 from __future__ import annotations
 
@@ -69,6 +77,11 @@ SORTABLE = (
 )
 """Columns a list may be sorted on; the MID-ID's sequence number breaks ties, so pages are stable."""
 
+ALWAYS = "0001-01-01"
+"""The first slice of a device holds from the beginning of time."""
+
+IN_FORCE = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
@@ -94,8 +107,8 @@ LICENCE_RECORDED = Device.LicenceRecorded
 
 class KadasterView(Projection):
     name = "kadaster_view"
-    # 2: every row version kept (recorded_from, recorded_to).
-    version = 2
+    # 3: every row version kept (recorded_from, recorded_to); rows cut by business date (valid_from).
+    version = 3
     # The supplier's notice shows as discrepancies, transfers in the audit history; the MID-ID's own
     # link and cancellation are the MID-ID register's.
     ignored = (
@@ -106,13 +119,14 @@ class KadasterView(Projection):
     )
     tables = ("rm_devices", "rm_device_licences", "rm_institutions", "rm_device_mid_ids")
     versioned: ClassVar[Mapping[str, Sequence[str]]] = {
-        "rm_devices": ("mid_id",),
+        "rm_devices": ("mid_id", "valid_from"),
         "rm_device_licences": ("device_id", "licence_ref"),
         "rm_institutions": ("institution",),
     }
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_devices ("
-        "mid_id TEXT PRIMARY KEY, device_id TEXT NOT NULL UNIQUE, sequence BIGINT NOT NULL, "
+        "mid_id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, device_id TEXT NOT NULL, "
+        "sequence BIGINT NOT NULL, "
         "institution TEXT NOT NULL, province TEXT, region TEXT, campus TEXT, modality TEXT NOT NULL, "
         "manufacturer TEXT, model TEXT, serial_number TEXT, use TEXT, installed_on TEXT, "
         "status TEXT NOT NULL, "
@@ -120,7 +134,8 @@ class KadasterView(Projection):
         "legacy_ref TEXT, billing_number TEXT, registered_on TEXT, reported_at TEXT, linked_on TEXT, "
         "decommissioned_on TEXT, decommission_reason TEXT, open_discrepancies INTEGER NOT NULL, "
         "discrepancy_fields TEXT NOT NULL, provenance TEXT NOT NULL, opened_at TEXT NOT NULL, "
-        "updated_at TEXT NOT NULL)",
+        "updated_at TEXT NOT NULL, PRIMARY KEY (mid_id, valid_from))",
+        "CREATE INDEX IF NOT EXISTS rm_devices_device_id ON rm_devices (device_id, valid_from)",
         # One index per filter an operator or a hospital uses, each ending in the default order.
         "CREATE INDEX IF NOT EXISTS rm_devices_sequence ON rm_devices (sequence)",
         "CREATE INDEX IF NOT EXISTS rm_devices_institution ON rm_devices (institution, sequence)",
@@ -268,11 +283,13 @@ class KadasterView(Projection):
         provenance = {"institution": by_mid_id, "modality": by_mid_id, "status": _said(e)}
         at = e.timestamp.isoformat()
         tx.execute(
-            "INSERT INTO rm_devices (mid_id, device_id, sequence, institution, province, region, modality, "
-            "status, open_discrepancies, discrepancy_fields, provenance, opened_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'announced', 0, '[]', ?, ?, ?) ON CONFLICT (mid_id) DO NOTHING",
+            "INSERT INTO rm_devices (mid_id, valid_from, device_id, sequence, institution, province, region, "
+            "modality, status, open_discrepancies, discrepancy_fields, provenance, opened_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'announced', 0, '[]', ?, ?, ?) "
+            "ON CONFLICT (mid_id, valid_from) DO NOTHING",
             (
                 e.mid_id,
+                ALWAYS,
                 str(e.originator_id),
                 MidId.parse(e.mid_id).sequence,
                 e.institution,
@@ -296,7 +313,7 @@ class KadasterView(Projection):
         _update(tx, e, values, _said(e), first_statement=True, registered_on=e.registered_on)
 
     def changed(self, tx: Transaction, e: device_events.Changed) -> None:
-        _update(tx, e, dict(e.changes), _said(e, effective_on=e.effective_on))
+        _update(tx, e, dict(e.changes), _said(e, effective_on=e.effective_on), in_force_from=e.effective_on)
 
     def corrected(self, tx: Transaction, e: device_events.Corrected) -> None:
         _update(tx, e, dict(e.corrections), _said(e, reason=e.reason))
@@ -306,7 +323,8 @@ class KadasterView(Projection):
 
     def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
         said = _said(e, reason=e.reason)
-        _update(tx, e, {"decommissioned_on": e.effective_on, "decommission_reason": e.reason}, said)
+        values = {"decommissioned_on": e.effective_on, "decommission_reason": e.reason}
+        _update(tx, e, values, said, in_force_from=e.effective_on)
 
     def licence_recorded(self, tx: Transaction, e: device_events.LicenceRecorded, position: int) -> None:
         device = str(e.originator_id)
@@ -378,48 +396,78 @@ def _update(
     first_statement: bool = False,
     registered_on: date | None = None,
     provenance_field: str | None = None,
+    in_force_from: date | None = None,
 ) -> None:
-    """Writes some of a device's fields and says, for each, who said it; recomputes its status."""
-    row = tx.execute(
-        "SELECT mid_id, status, reported_at, linked_on, decommissioned_on, registered_on, provenance "
-        "FROM rm_devices WHERE device_id = ?",
-        (str(e.originator_id),),
-    ).one()
-    if row is None:
+    """Writes some of a device's fields and says, for each, who said it; recomputes its status.
+
+    `in_force_from`: the values hold from that day on (the slice it falls in is cut there);
+    otherwise on every day.
+    """
+    slices = tx.execute(
+        "SELECT * FROM rm_devices WHERE device_id = ? ORDER BY valid_from", (str(e.originator_id),)
+    ).all()
+    if not slices:
         return
-    provenance = json.loads(row["provenance"])
+    if in_force_from is not None:
+        slices = _cut(tx, slices, in_force_from.isoformat())
     columns = {key: _iso(value) for key, value in values.items()}
-    for key in values:
-        if key == "decommission_reason":
-            continue
-        provenance[provenance_field or key] = said
-    if first_statement and row["reported_at"] is None:
-        columns["reported_at"] = e.timestamp.isoformat()
-        columns["registered_on"] = _iso(registered_on) or e.timestamp.date().isoformat()
-        provenance["registered_on"] = said
-    merged = {**row, **columns}
-    status = _status(merged)
-    if status != row["status"]:
-        columns["status"] = status
-        provenance["status"] = said
-    columns["provenance"] = json.dumps(provenance, sort_keys=True)
-    columns["updated_at"] = e.timestamp.isoformat()
-    assignments = ", ".join(f"{column} = ?" for column in columns)
-    tx.execute(f"UPDATE rm_devices SET {assignments} WHERE mid_id = ?", (*columns.values(), row["mid_id"]))
+    at = e.timestamp.isoformat()
+    for row in slices:
+        provenance = json.loads(row["provenance"])
+        changed = dict(columns)
+        for key in values:
+            if key == "decommission_reason":
+                continue
+            provenance[provenance_field or key] = said
+        if first_statement and row["reported_at"] is None:
+            changed["reported_at"] = at
+            changed["registered_on"] = _iso(registered_on) or e.timestamp.date().isoformat()
+            provenance["registered_on"] = said
+        status = _status({**row, **changed})
+        if status != row["status"]:
+            changed["status"] = status
+            provenance["status"] = said
+        changed["provenance"] = json.dumps(provenance, sort_keys=True)
+        changed["updated_at"] = at
+        assignments = ", ".join(f"{column} = ?" for column in changed)
+        tx.execute(
+            f"UPDATE rm_devices SET {assignments} WHERE mid_id = ? AND valid_from = ?",
+            (*changed.values(), row["mid_id"], row["valid_from"]),
+        )
+
+
+def _cut(tx: Transaction, slices: list[dict[str, Any]], day: str) -> list[dict[str, Any]]:
+    """Cuts the slice in force on `day` there; returns the slices from `day` on."""
+    later = []
+    for row in slices:
+        if row["valid_from"] >= day:
+            later.append(row)
+        elif row["valid_to"] is None or row["valid_to"] > day:
+            tx.execute(
+                "UPDATE rm_devices SET valid_to = ? WHERE mid_id = ? AND valid_from = ?",
+                (day, row["mid_id"], row["valid_from"]),
+            )
+            tail = {**row, "valid_from": day}
+            tx.execute(
+                f"INSERT INTO rm_devices ({', '.join(tail)}) VALUES ({', '.join('?' for _ in tail)})",
+                tuple(tail.values()),
+            )
+            later.append(tail)
+    return later
 
 
 def _discrepancy_fields(tx: Transaction, e: Any, change: Callable[[list[str]], list[str]]) -> None:
-    row = tx.execute(
-        "SELECT mid_id, discrepancy_fields FROM rm_devices WHERE device_id = ?", (str(e.originator_id),)
-    ).one()
-    if row is None:
-        return
-    fields = change(json.loads(row["discrepancy_fields"]))
-    tx.execute(
-        "UPDATE rm_devices SET discrepancy_fields = ?, open_discrepancies = ?, updated_at = ? "
-        "WHERE mid_id = ?",
-        (json.dumps(fields), len(fields), e.timestamp.isoformat(), row["mid_id"]),
-    )
+    slices = tx.execute(
+        "SELECT mid_id, valid_from, discrepancy_fields FROM rm_devices WHERE device_id = ?",
+        (str(e.originator_id),),
+    ).all()
+    for row in slices:
+        fields = change(json.loads(row["discrepancy_fields"]))
+        tx.execute(
+            "UPDATE rm_devices SET discrepancy_fields = ?, open_discrepancies = ?, updated_at = ? "
+            "WHERE mid_id = ? AND valid_from = ?",
+            (json.dumps(fields), len(fields), e.timestamp.isoformat(), row["mid_id"], row["valid_from"]),
+        )
 
 
 # reading
@@ -438,10 +486,13 @@ def list_devices(
     sort: Sequence[tuple[str, bool]],
     limit: int,
     offset: int,
+    in_force_on: date,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of devices matching every filter (column → value), and how many match in all."""
-    clauses = [f"{column} = ?" for column in filters]
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    """A page of devices as in force on a day, matching every filter (column → value), and how many
+    match in all."""
+    clauses = [*(f"{column} = ?" for column in filters), IN_FORCE]
+    where = f" WHERE {' AND '.join(clauses)}"
+    params = (*filters.values(), in_force_on.isoformat(), in_force_on.isoformat())
     order = [
         f"{'sequence' if column == 'mid_id' else column} {'DESC' if desc else 'ASC'}" for column, desc in sort
     ]
@@ -450,18 +501,26 @@ def list_devices(
     rows = tx.execute(
         f"SELECT {', '.join(LIST_COLUMNS)} FROM rm_devices{where} "
         f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?",
-        (*filters.values(), limit, offset),
+        (*params, limit, offset),
     ).all()
-    total = int(tx.execute(f"SELECT COUNT(*) FROM rm_devices{where}", tuple(filters.values())).scalar() or 0)
+    total = int(tx.execute(f"SELECT COUNT(*) FROM rm_devices{where}", params).scalar() or 0)
     return rows, total
 
 
-def find_device(tx: Transaction, mid_id: str) -> dict[str, Any] | None:
-    """One device with its provenance, all its licences, and its institution's facts."""
-    row = tx.execute(f"SELECT {', '.join(DETAIL_COLUMNS)} FROM rm_devices WHERE mid_id = ?", (mid_id,)).one()
+def find_device(tx: Transaction, mid_id: str, in_force_on: date) -> dict[str, Any] | None:
+    """One device as in force on a day, with its provenance, all its licences, its institution's
+    facts, and the days its record changes on (`in_force`)."""
+    day = in_force_on.isoformat()
+    row = tx.execute(
+        f"SELECT {', '.join(DETAIL_COLUMNS)}, valid_from, valid_to FROM rm_devices "
+        f"WHERE mid_id = ? AND {IN_FORCE}",
+        (mid_id, day, day),
+    ).one()
     if row is None:
         return None
     device = _decoded(row)
+    valid_from, valid_to = device.pop("valid_from"), device.pop("valid_to")
+    device["in_force"] = {"on": day, "from": None if valid_from == ALWAYS else valid_from, "until": valid_to}
     device["licences"] = tx.execute(
         "SELECT licence_ref, valid_from, valid_until, legacy_number, source, command_id, recorded_at "
         "FROM rm_device_licences WHERE device_id = ? ORDER BY valid_from, position",
@@ -483,15 +542,16 @@ def find_device(tx: Transaction, mid_id: str) -> dict[str, Any] | None:
     return device
 
 
-def device_summaries(tx: Transaction, mid_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """What a list of MID-IDs needs to say about their devices, by MID-ID."""
+def device_summaries(tx: Transaction, mid_ids: Sequence[str], in_force_on: date) -> dict[str, dict[str, Any]]:
+    """What a list of MID-IDs needs to say about their devices as in force on a day, by MID-ID."""
     if not mid_ids:
         return {}
     marks = ", ".join("?" for _ in mid_ids)
+    day = in_force_on.isoformat()
     rows = tx.execute(
         f"SELECT mid_id, status, manufacturer, model, serial_number, campus FROM rm_devices "
-        f"WHERE mid_id IN ({marks})",
-        tuple(mid_ids),
+        f"WHERE mid_id IN ({marks}) AND {IN_FORCE}",
+        (*mid_ids, day, day),
     ).all()
     return {row.pop("mid_id"): row for row in rows}
 
@@ -522,14 +582,16 @@ EXPORT_COLUMNS = (
 )
 
 
-def every_device(tx: Transaction, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every row of the view in MID-ID order, a batch at a time, with the columns an export shows."""
+def every_device(tx: Transaction, in_force_on: date, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every device of the view as in force on a day, in MID-ID order, a batch at a time, with the
+    columns an export shows."""
     after = -1
+    day = in_force_on.isoformat()
     while True:
         rows = tx.execute(
             f"SELECT sequence, {', '.join(EXPORT_COLUMNS)} FROM rm_devices WHERE sequence > ? "
-            "ORDER BY sequence LIMIT ?",
-            (after, batch),
+            f"AND {IN_FORCE} ORDER BY sequence LIMIT ?",
+            (after, day, day, batch),
         ).all()
         if not rows:
             return

@@ -278,7 +278,7 @@ class Queries:
             items = mid_id_register.list_mid_ids(
                 tx, filters.get("institution"), filters.get("modality"), filters.get("status"), limit, offset
             )
-            devices = kadaster_view.device_summaries(tx, [item["mid_id"] for item in items])
+            devices = kadaster_view.device_summaries(tx, [item["mid_id"] for item in items], self.today())
         for item in items:
             item.pop("aggregate_id", None)
             item["device"] = devices.get(item["mid_id"])
@@ -296,19 +296,28 @@ class Queries:
             "campus": _text(filters, "campus"),
         }
         sort = _sort(filters)
+        day = _day(filters, "in_force_on", self.today())
         with self.store.reading() as tx:
             items, total = kadaster_view.list_devices(
-                tx, {k: v for k, v in chosen.items() if v is not None}, sort, limit, offset
+                tx, {k: v for k, v in chosen.items() if v is not None}, sort, limit, offset, day
             )
         shown = ",".join(f"{'-' if desc else ''}{column}" for column, desc in sort)
-        return {"items": items, "total": total, "sort": shown, "limit": limit, "offset": offset}
+        return {
+            "items": items,
+            "total": total,
+            "sort": shown,
+            "in_force_on": day.isoformat(),
+            "limit": limit,
+            "offset": offset,
+        }
 
     def device(self, filters: dict[str, Any]) -> dict[str, Any]:
         mid_id = _mid_id(filters, required=True)
         assert mid_id is not None
         scope = _text(filters, "institution")
+        day = _day(filters, "in_force_on", self.today())
         with self.store.reading() as tx:
-            found = kadaster_view.find_device(tx, mid_id)
+            found = kadaster_view.find_device(tx, mid_id, day)
             holder = found["institution"] if found else mid_id_register.holder_of(tx, mid_id)
             if scope is not None and holder is not None and holder != scope:
                 raise QueryError(
@@ -413,6 +422,11 @@ class Queries:
         }
 
 
+IN_FORCE_ON = (
+    "the business date: each device as in force on that day, changes dated later not yet "
+    "(default: today, or the as_of moment's day)"
+)
+
 DEVICE_FILTERS = {
     "institution": "hospital id",
     "modality": "CT, PET, PET-CT, PET-MRI, SPECT-CT or MRI",
@@ -420,6 +434,7 @@ DEVICE_FILTERS = {
     "status": "announced, reported, linked or decommissioned",
     "campus": "the campus the device is on",
     "sort": f"comma-separated, - for descending: {', '.join(kadaster_view.SORTABLE)} (default mid_id)",
+    "in_force_on": IN_FORCE_ON,
 }
 
 QUERIES: list[QuerySpec] = [
@@ -458,6 +473,7 @@ QUERIES: list[QuerySpec] = [
         {
             "mid_id": "the MID-ID, in any accepted spelling",
             "institution": "only if the device is this institution's",
+            "in_force_on": IN_FORCE_ON,
         },
         Queries.device,
     ),

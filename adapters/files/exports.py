@@ -143,10 +143,17 @@ def _typed(key: str, value: Any) -> Any:
 
 
 def kadaster_rows(
-    register: Register, as_of: datetime | None = None, progress: Progress | None = None
+    register: Register,
+    as_of: datetime | None = None,
+    progress: Progress | None = None,
+    in_force_on: date | None = None,
 ) -> list[dict[str, Any]]:
     """The kadaster view, one row per device in MID-ID order, built from the stored events (up to
-    `as_of`) into a database of its own: the same rows as the `devices` query, never a live table."""
+    `as_of`) into a database of its own: the same rows as the `devices` query, never a live table.
+
+    Each device as in force on `in_force_on` (default: the day of `as_of`, or today)."""
+    if in_force_on is None:
+        in_force_on = utc(as_of).date() if as_of is not None else date.today()
     with tempfile.TemporaryDirectory(prefix="kadaster-export-") as directory:
         store = ReadModelStore(f"sqlite:///{Path(directory) / 'kadaster_view.db'}")
         try:
@@ -154,7 +161,7 @@ def kadaster_rows(
             with store.reading() as tx:
                 return [
                     {key: _typed(key, value) for key, value in row.items()}
-                    for row in kadaster_view.every_device(tx)
+                    for row in kadaster_view.every_device(tx, in_force_on)
                 ]
         finally:
             store.close()

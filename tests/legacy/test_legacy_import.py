@@ -544,8 +544,8 @@ def test_the_kadaster_view_shows_every_imported_device_as_the_file_says(
     try:
         Projector(register, store, [KadasterView()]).catch_up()
         with store.reading() as tx:
-            rows, total = list_devices(tx, {}, [], limit=10_000, offset=0)
-            shown = find_device(tx, summary.results[legacy.devices[0].row].mid_id or "")
+            rows, total = list_devices(tx, {}, [], limit=10_000, offset=0, in_force_on=date.today())
+            shown = find_device(tx, summary.results[legacy.devices[0].row].mid_id or "", date.today())
     finally:
         store.close()
     # One row per device, under the MID-ID it received, saying what its line of the file says.

@@ -59,6 +59,7 @@ def test_the_kadaster_view_shows_the_hospitals_statement_and_who_said_each_field
     decommissioned = recorded.said("s12-decommission", "Device.Decommissioned", reason="replaced")
     issued = recorded.said("s04-issue-ct", "MidIdRecord.Issued")
     registered = recorded.said("s01-register-h001", "Institution.Registered")
+    assert shown.pop("in_force")["from"] == "2025-06-30"  # the decommissioning, dated
     assert {k: v for k, v in shown.items() if k not in ("provenance", "licences", "discrepancies")} == {
         "mid_id": CT_H001,
         "device_id": str(device_id(CT_H001)),
