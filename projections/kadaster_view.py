@@ -412,11 +412,18 @@ def _update(
         slices = _cut(tx, slices, in_force_from.isoformat())
     columns = {key: _iso(value) for key, value in values.items()}
     at = e.timestamp.isoformat()
+    # A field a later-dated statement set keeps that value from its day on.
+    blocked: set[str] = set()
     for row in slices:
         provenance = json.loads(row["provenance"])
-        changed = dict(columns)
+        if in_force_from is not None:
+            for key in values:
+                dated = provenance.get(provenance_field or key, {}).get("effective_on")
+                if dated is not None and dated > in_force_from.isoformat():
+                    blocked.update((key, "decommission_reason") if key == "decommissioned_on" else (key,))
+        changed = {key: value for key, value in columns.items() if key not in blocked}
         for key in values:
-            if key == "decommission_reason":
+            if key == "decommission_reason" or key in blocked:
                 continue
             provenance[provenance_field or key] = said
         if first_statement and row["reported_at"] is None:
