@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.logging import configure_logging
-from bench import catchup, growth, ingest, queries, rpc
+from bench import bitemporal, catchup, growth, ingest, queries, rpc
 from bench.common import Figure
 from bench.fill import Shape
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("ingest", "rpc", "catchup", "growth", "queries")
+BENCHMARKS = ("ingest", "rpc", "catchup", "growth", "queries", "bitemporal")
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,15 @@ class Sizes:
     catchup_commands: int
     growth_events: tuple[int, int]
     query_samples: int
+    as_of_events: int
+    as_of_samples: int
+    decade_devices: int
 
 
 # The kadaster is held at 500/s for a minute on each store; its naive peer for a quarter of that,
 # so the whole run stays within ten minutes (on PostgreSQL the peer falls behind within seconds).
-FULL = Sizes(10_000, 1000, 60, 15, 6000, (100_000, 1_000_000), 200)
-QUICK = Sizes(2000, 300, 3, 3, 2000, (10_000, 50_000), 40)
+FULL = Sizes(10_000, 1000, 60, 15, 6000, (100_000, 1_000_000), 200, 1_000_000, 200, 1000)
+QUICK = Sizes(2000, 300, 3, 3, 2000, (10_000, 50_000), 40, 50_000, 40, 100)
 RPC_RATE = 500
 
 
@@ -133,6 +136,14 @@ def main() -> int:
                 figures += asyncio.run(queries.measure(shape, sizes.query_samples, *urls))
     finally:
         shutil.rmtree(kept, ignore_errors=True)
+    if "bitemporal" in selected:
+        as_of_shape = Shape.of_events(sizes.as_of_events)
+        with section(f"as-of questions on {as_of_shape.devices:,} devices (SQLite)", timings):
+            figures += asyncio.run(bitemporal.measure(as_of_shape, sizes.as_of_samples))
+        with section(f"catch-up with row versions at {sizes.as_of_events:,} events (SQLite)", timings):
+            figures += bitemporal.measure_catch_up(sizes.as_of_events)
+        with section(f"storage over a decade of {sizes.decade_devices:,} devices (SQLite)", timings):
+            figures += bitemporal.measure_storage(sizes.decade_devices)
     text = table(figures)
     print(text)
     RESULTS.mkdir(exist_ok=True)

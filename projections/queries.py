@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.command_record import command_record_id
@@ -23,7 +23,6 @@ from projections.projector import Projector
 from projections.replay import AsOfRegister, parse_as_of
 from projections.store import ReadModelStore, Transaction
 from projections.versions import AsOfTransaction
-from services.recordings import moment_text
 
 VERSIONED = tuple(
     table
@@ -189,8 +188,10 @@ class AsOfStore:
 
 def cut_at(tx: Transaction, moment: datetime) -> int:
     """The last position of the last store transaction recorded at or before `moment` (0: none)."""
+    # Moments are kept in one fixed-width UTC spelling (`services.recordings`), compared as text.
+    spelled = moment.astimezone(UTC).isoformat(timespec="microseconds")
     found = tx.execute(
-        "SELECT MAX(last_position) FROM rm_transactions WHERE recorded_at <= ?", (moment_text(moment),)
+        "SELECT MAX(last_position) FROM rm_transactions WHERE recorded_at <= ?", (spelled,)
     ).scalar()
     return int(found or 0)
 
