@@ -81,7 +81,19 @@ def _summary(detail: dict[str, Any]) -> str:
 
 def cmd_devices_list(args: argparse.Namespace) -> int:
     filters = _filters(
-        args, ["institution", "modality", "province", "status", "campus", "sort", "limit", "offset", "as_of"]
+        args,
+        [
+            "institution",
+            "modality",
+            "province",
+            "status",
+            "campus",
+            "sort",
+            "limit",
+            "offset",
+            "as_of",
+            "in_force_on",
+        ],
     )
 
     async def work(client: Any) -> int:
@@ -97,7 +109,9 @@ def cmd_devices_list(args: argparse.Namespace) -> int:
 
 def cmd_device(args: argparse.Namespace) -> int:
     async def work(client: Any) -> int:
-        device = await client.query("device", {"mid_id": args.mid_id, **_filters(args, ["as_of"])})
+        device = await client.query(
+            "device", {"mid_id": args.mid_id, **_filters(args, ["as_of", "in_force_on"])}
+        )
         if args.json:
             print(json.dumps(device, indent=2))
             return 0
@@ -225,7 +239,16 @@ def as_of_option(p: argparse.ArgumentParser) -> None:
         "--as-of",
         metavar="T",
         help="what the register said at this moment (ISO 8601, UTC unless a zone is given; "
-        "a bare date is the end of that day), replayed from the events recorded by then",
+        "a bare date is the end of that day): every store transaction recorded by then, none after",
+    )
+
+
+def in_force_on_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--in-force-on",
+        metavar="DAY",
+        help="each device as in force on this business date (YYYY-MM-DD): changes and "
+        "decommissionings dated later do not show yet (default: today, or the --as-of day)",
     )
 
 
@@ -261,6 +284,7 @@ def add_read_commands(sub: Any) -> None:
     _page_options(listing)
     _hospital_option(listing)
     as_of_option(listing)
+    in_force_on_option(listing)
     add_client_options(listing)
     listing.set_defaults(func=cmd_devices_list)
 
@@ -273,6 +297,7 @@ def add_read_commands(sub: Any) -> None:
     device.add_argument("mid_id", help="the MID-ID, e.g. MID-0000001-95 (dashes and case do not matter)")
     _hospital_option(device)
     as_of_option(device)
+    in_force_on_option(device)
     add_client_options(device)
     device.set_defaults(func=cmd_device)
 
