@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -338,10 +339,11 @@ def measure_storage(devices: int) -> list[Figure]:
                 with store.reading() as tx:
                     for table in ("rm_devices", "rm_discrepancies", "rm_mid_ids", "rm_device_licences"):
                         rows[table] = int(tx.execute(f"SELECT COUNT(*) FROM {table}_versions").scalar() or 0)
-            with store.transaction() as tx:
-                tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             store.close()
-            sizes[name] = Path(url.removeprefix("sqlite:///")).stat().st_size
+            path = url.removeprefix("sqlite:///")
+            with closing(sqlite3.connect(path)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            sizes[name] = Path(path).stat().st_size
         events = register.position()
     return [
         Figure(
