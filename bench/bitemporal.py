@@ -21,10 +21,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.client import KadasterClient
+from adapters.bootstrap import all_projections, started
 from adapters.config import load_settings
-from adapters.nats_server import free_port
-from adapters.runtime import all_projections, started
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import free_port
 from bench.common import Figure, at_least, nats_server, summary, value_at_most
 from bench.fill import Shape, fill, institution
 from domain.identifiers import MidId

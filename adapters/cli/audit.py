@@ -24,9 +24,9 @@ from adapters.ledger.runner import open_ledger
 from adapters.ledger.store import SqlCheckpointStore
 from domain.errors import DomainError
 from domain.identifiers import MidId
-from projections.replay import parse_as_of, replay
 from projections.audit_history import AuditHistory
 from projections.queries import MAX_PAGE, Queries, QueryError
+from projections.replay import parse_as_of, replay
 from projections.store import ReadModelStore
 from services.ledger import Checkpoint
 

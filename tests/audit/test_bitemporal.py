@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.runtime import all_projections
+from adapters.bootstrap import all_projections
 from domain.identifiers import MidId
 from projections.projector import Projector
 from projections.queries import Queries, QueryError
