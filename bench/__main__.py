@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,10 +97,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a one-minute version with smaller sizes")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument(
+        "--as-of-events", type=int, metavar="N", help="size of the register the as-of questions are asked of"
+    )
     args = parser.parse_args()
     configure_logging("json", "error")
     quick = args.quick
     sizes = QUICK if quick else FULL
+    if args.as_of_events:
+        sizes = replace(sizes, as_of_events=args.as_of_events)
     kinds = [k for k in args.databases.split(",") if k]
     selected = set(args.only or BENCHMARKS)
     figures: list[Figure] = []
