@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -172,9 +173,26 @@ def test_a_moment_that_is_not_a_timestamp_is_refused_as_schema(queries: Queries)
 
 
 def test_a_past_moment_is_answered_from_the_row_versions_without_any_replay(
-    queries: Queries, moments: dict[str, datetime], sender: Sender, tmp_path: Path
+    queries: Queries,
+    moments: dict[str, datetime],
+    sender: Sender,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    def no_scratch(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an as-of question made a scratch database")
+
     moment = at(moments["s10-billing"])
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkdtemp", no_scratch)
+        patched.setattr(tempfile, "mkstemp", no_scratch)
+        for name, filters in (
+            ("devices", {}),
+            ("device", {"mid_id": CT_H001}),
+            ("midids", {}),
+            ("capacity", {}),
+        ):
+            queries.run(name, {**filters, "as_of": moment})
     first = queries.run("devices", {"as_of": moment})
     sender.accepted("hospital/H001", "midid.issue", {"modality": "PET"})
     # Later events change nothing about what the register said then.
