@@ -219,24 +219,20 @@ class AllocationRound(Aggregate):
                 "conflict", f"round {self.round_id} is a {self.programme} round: {message}", field
             )
 
-    def check_accepting_applications(self, sent_at: datetime | None) -> None:
+    def check_accepting_applications(self, received_at: datetime) -> None:
         if self.status != OPEN:
             raise DomainError(
                 "round_closed",
                 f"round {self.round_id} is {self.status}: no more applications",
                 "data.round_id",
             )
-        if sent_at is None:
-            raise DomainError(
-                "schema", "the envelope's `time` is needed to check the round's deadline", "time"
-            )
         assert self.deadline is not None
-        if as_utc(sent_at) > self.deadline:
+        if as_utc(received_at) > self.deadline:
             raise DomainError(
                 "round_closed",
-                f"sent at {as_utc(sent_at).isoformat()}, after round {self.round_id}'s deadline "
-                f"{self.deadline.isoformat()}",
-                "time",
+                f"received at {as_utc(received_at).isoformat()}, after round {self.round_id}'s deadline "
+                f"{self.deadline.isoformat()} (the envelope's time is only the sender's claim)",
+                "data.round_id",
             )
 
     def check_decided(self) -> None:
@@ -276,12 +272,13 @@ class AllocationRound(Aggregate):
         region: str,
         justified_activity_per_device: str,
         has_service_on_other_campus: bool,
+        received_at: datetime,
         sent_at: datetime | None,
         source: str,
         command_id: str,
     ) -> None:
         self.check_programme(NMR, "care-region rounds take no applications from hospitals")
-        self.check_accepting_applications(sent_at)
+        self.check_accepting_applications(received_at)
         if institution in self.applications:
             raise DomainError(
                 "conflict",
@@ -297,6 +294,7 @@ class AllocationRound(Aggregate):
             justified_activity_per_device=str(exact(justified_activity_per_device)),
             has_service_on_other_campus=has_service_on_other_campus,
             sent_at=None if sent_at is None else as_utc(sent_at),
+            received_at=as_utc(received_at),
             source=source,
             command_id=command_id,
         )
@@ -313,6 +311,7 @@ class AllocationRound(Aggregate):
         sent_at: datetime | None,
         source: str,
         command_id: str,
+        received_at: datetime | None = None,
     ) -> None:
         self.applications = {
             **self.applications,
@@ -327,10 +326,10 @@ class AllocationRound(Aggregate):
         }
 
     def withdraw_application(
-        self, institution: str, sent_at: datetime | None, source: str, command_id: str
+        self, institution: str, received_at: datetime, source: str, command_id: str
     ) -> None:
         self.check_programme(NMR, "care-region rounds take no applications from hospitals")
-        self.check_accepting_applications(sent_at)
+        self.check_accepting_applications(received_at)
         if institution not in self.applications:
             raise DomainError(
                 "conflict", f"{institution} has no application in round {self.round_id}", "data.round_id"

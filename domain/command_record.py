@@ -53,6 +53,7 @@ class CommandRecord(Aggregate):
         body_encoding: str,
         outcome: dict[str, Any],
         attributes: dict[str, str] | None = None,
+        sent_at: str | None = None,
     ) -> None:
         self.sender = sender
         self.command_id = command_id
@@ -66,6 +67,7 @@ class CommandRecord(Aggregate):
         self.outcome = outcome
         # In binary mode the envelope's attributes came as headers, which the bytes do not hold.
         self.attributes = attributes
+        self.sent_at = sent_at
 
     @property
     def accepted(self) -> bool:

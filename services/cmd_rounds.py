@@ -213,6 +213,7 @@ def apply_to_round(uow: UnitOfWork, data: Apply, cause: Cause) -> Result:
         region=data.region,
         justified_activity_per_device=data.justified_activity_per_device,
         has_service_on_other_campus=data.has_service_on_other_campus,
+        received_at=cause.received_at,
         sent_at=cause.sent_at,
         **cause.provenance,
     )
@@ -228,7 +229,7 @@ def apply_to_round(uow: UnitOfWork, data: Apply, cause: Cause) -> Result:
 def withdraw_from_round(uow: UnitOfWork, data: Withdraw, cause: Cause) -> Result:
     round_ = require_round(uow, data.round_id)
     institution = cause.institution
-    round_.withdraw_application(institution, cause.sent_at, **cause.provenance)
+    round_.withdraw_application(institution, cause.received_at, **cause.provenance)
     return {
         "round_id": round_.round_id,
         "institution": institution,

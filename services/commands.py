@@ -21,11 +21,13 @@ from services.unit_of_work import UnitOfWork
 
 @dataclass(frozen=True)
 class Cause:
-    """Who sent the command being handled, under which id, and when they say they sent it."""
+    """Who sent the command being handled, under which id, when they say they sent it (a claim),
+    and when the register received it (the moment deadlines are judged by)."""
 
     source: Source
     command_id: str
     sent_at: datetime | None
+    received_at: datetime
 
     @property
     def provenance(self) -> dict[str, str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +88,13 @@ class Sender:
     def subject(self, source: str, type_: str) -> str:
         return f"kadaster.cmd.{source.replace('/', '.')}.{type_}"
 
-    def raw(self, body: bytes, subject: str) -> dict[str, Any]:
+    def raw(self, body: bytes, subject: str, received_at: datetime | None = None) -> dict[str, Any]:
+        """`received_at` stands for the stream's timestamp; the clock now when not given."""
         self.sequence += 1
-        (handled,) = self.processor.process([Inbound(body, subject, stream_sequence=self.sequence)])
+        inbound = Inbound(body, subject, stream_sequence=self.sequence)
+        if received_at is not None:
+            inbound = dataclasses.replace(inbound, received_at=received_at)
+        (handled,) = self.processor.process([inbound])
         return handled.outcome
 
     def send(self, source: str, type_: str, data: Any, command_id: str | None = None) -> dict[str, Any]:

@@ -31,6 +31,8 @@ def to_inbound(msg: Msg) -> Inbound:
         stream_sequence=msg.metadata.sequence.stream,
         msg_id=headers.get("Nats-Msg-Id"),
         headers=dict(headers),
+        # The register's moment of receipt is the stream's, whatever the envelope claims.
+        received_at=msg.metadata.timestamp,
     )
 
 

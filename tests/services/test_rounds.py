@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -53,11 +54,14 @@ def by_region(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["region"]: row for row in rows}
 
 
-def send_at(sender: Sender, time: str, source: str, type_: str, data: Any) -> dict[str, Any]:
-    """Sends a command whose envelope says it was sent at `time`."""
+def send_at(
+    sender: Sender, time: str, source: str, type_: str, data: Any, claimed: str | None = None
+) -> dict[str, Any]:
+    """Sends a command the register receives at `time`, its envelope claiming `claimed` (or `time`)."""
     envelope = json.loads(sender.envelope(source, type_, data))
-    envelope["time"] = time
-    return sender.raw(json.dumps(envelope).encode(), sender.subject(source, type_))
+    envelope["time"] = claimed or time
+    received = datetime.fromisoformat(time)
+    return sender.raw(json.dumps(envelope).encode(), sender.subject(source, type_), received_at=received)
 
 
 def accepted_at(sender: Sender, time: str, source: str, type_: str, data: Any) -> dict[str, Any]:
@@ -320,6 +324,42 @@ def test_an_application_sent_after_the_deadline_is_refused_as_round_closed(sende
     )
     assert late["status"] == "rejected"
     assert late["errors"][0]["code"] == "round_closed"
+
+
+def test_a_late_application_backdated_in_its_envelope_is_still_refused_as_round_closed(
+    sender: Sender, register: Register
+) -> None:
+    open_round_2024(sender)
+    zna, uza = applications_2024()[:2]
+    # Received after the deadline, the envelope claiming a moment well before it.
+    late = send_at(
+        sender,
+        AFTER_DEADLINE,
+        f"hospital/{zna['institution']}",
+        "round.apply",
+        application_data(zna),
+        APPLIED,
+    )
+    assert late["status"] == "rejected"
+    assert late["errors"][0]["code"] == "round_closed"
+    assert "received at 2024-01-16T08:00:00+01:00" in late["errors"][0]["message"]
+    # Received in time, whatever the envelope claims: accepted, the claim kept beside the receipt.
+    on_time = send_at(
+        sender,
+        APPLIED,
+        f"hospital/{uza['institution']}",
+        "round.apply",
+        application_data(uza),
+        AFTER_DEADLINE,
+    )
+    assert on_time["status"] == "accepted", on_time
+    assert [a["institution"] for a in show_round(register, ROUND_2024)["applications"]] == [
+        uza["institution"]
+    ]
+    filed = [e for e in register.events.get(round_aggregate_id(ROUND_2024)) if "sent_at" in e.__dict__]
+    assert [(e.sent_at.isoformat(), e.received_at.isoformat()) for e in filed] == [
+        ("2024-01-16T08:00:00+01:00", "2023-12-01T09:00:00+00:00")
+    ]
 
 
 def test_a_withdrawn_application_is_left_out_of_the_decision(sender: Sender) -> None:
