@@ -160,6 +160,7 @@ def database(kind: str) -> Iterator[str]:
 
 
 def issue_envelope(i: int, hospitals: int = 50) -> tuple[str, bytes, str]:
+    """Subject, body and `Nats-Msg-Id` (`<source>:<id>`) of the i-th MID-ID request."""
     institution = f"H{i % hospitals:03d}"
     command_id = f"bench-{i}"
     body = json.dumps(
@@ -172,4 +173,4 @@ def issue_envelope(i: int, hospitals: int = 50) -> tuple[str, bytes, str]:
             "data": {"modality": "CT"},
         }
     ).encode()
-    return f"kadaster.cmd.hospital.{institution}.midid.issue", body, command_id
+    return f"kadaster.cmd.hospital.{institution}.midid.issue", body, f"hospital/{institution}:{command_id}"

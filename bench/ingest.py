@@ -35,8 +35,8 @@ class NaiveRecord(Aggregate):
 async def publish_all(js: JetStreamContext, count: int) -> None:
     acks = []
     for i in range(count):
-        subject, body, command_id = issue_envelope(i)
-        acks.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": command_id}))
+        subject, body, msg_id = issue_envelope(i)
+        acks.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": msg_id}))
         if len(acks) >= 2000:
             await asyncio.gather(*acks)
             acks = []

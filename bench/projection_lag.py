@@ -115,8 +115,8 @@ async def measure(store_kind: str, rate: int, seconds: float) -> dict[str, Any]:
             total = int(rate * seconds)
             began = time.monotonic()
             for i in range(total):
-                subject, body, command_id = issue_envelope(i)
-                await js.publish(subject, body, headers={"Nats-Msg-Id": command_id})
+                subject, body, msg_id = issue_envelope(i)
+                await js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
                 wait = began + (i + 1) / rate - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)

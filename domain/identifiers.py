@@ -135,6 +135,11 @@ class Source:
     def outcome_subject(self) -> str:
         return f"kadaster.outcome.{self.kind}" + ("" if self.party is None else f".{self.party}")
 
+    def message_id(self, command_id: str) -> str:
+        """The `Nats-Msg-Id` of this sender's command: JetStream deduplicates stream-wide, so it
+        names the sender as well as the envelope id."""
+        return f"{self}:{command_id}"
+
     @property
     def command_subject_prefix(self) -> str:
         return f"kadaster.cmd.{self.kind}" + ("" if self.party is None else f".{self.party}")

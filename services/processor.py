@@ -116,6 +116,26 @@ class _Parsed:
     spec: CommandSpec | None = None
     data: Any = None
     rejection: tuple[ErrorDetail, ...] = ()
+    keyed_by: str | None = None
+    """How an unreadable message's key was found: `nats_msg_id` or `stream_sequence`."""
+
+
+STREAM_KEY_PREFIX = "stream-seq:"
+
+
+def fallback_key(inbound: Inbound, sender: Source | None) -> tuple[str, str | None]:
+    """The key of a message whose envelope cannot be read, so its outcome can still be looked up.
+
+    The sender's own id when its `Nats-Msg-Id` is `<source>:<id>`, else the message's place
+    in the stream (`stream-seq:<n>`); a request-reply message without either gets a random key.
+    """
+    if inbound.msg_id and sender is not None:
+        own = inbound.msg_id.removeprefix(f"{sender}:")
+        if own != inbound.msg_id and 0 < len(own) <= 128:
+            return own, "nats_msg_id"
+    if inbound.stream_sequence is not None:
+        return f"{STREAM_KEY_PREFIX}{inbound.stream_sequence}", "stream_sequence"
+    return f"unkeyed:{uuid.uuid4()}", None
 
 
 class CommandProcessor:
@@ -144,16 +164,14 @@ class CommandProcessor:
     def _parse(self, inbound: Inbound) -> _Parsed:
         subject = parse_subject(inbound.subject)
         sender = subject.sender
-        fallback_key = inbound.msg_id or (
-            f"stream-seq:{inbound.stream_sequence}"
-            if inbound.stream_sequence is not None
-            else f"unkeyed:{uuid.uuid4()}"
-        )
-        parsed = _Parsed(inbound, sender, f"nats-msg-id:{fallback_key}", None, subject.command_type)
+        command_id, keyed_by = fallback_key(inbound, sender)
+        known = command_id if keyed_by is not None else None
+        parsed = _Parsed(inbound, sender, command_id, known, subject.command_type, keyed_by=keyed_by)
         try:
             envelope = self._parse_envelope(inbound.body, inbound.headers)
             parsed.command_id = envelope.id
             parsed.record_key = envelope.id
+            parsed.keyed_by = None
             parsed.command_type = envelope.type
             parsed.envelope = envelope
             self._check_sender(parsed, subject, envelope)
@@ -261,6 +279,7 @@ class CommandProcessor:
                 channel=item.inbound.channel,
                 stream_sequence=item.inbound.stream_sequence,
                 received_at=item.inbound.received_at.isoformat(),
+                sent_at=item.envelope.time.isoformat() if item.envelope and item.envelope.time else None,
                 body=body,
                 body_encoding=body_encoding,
                 outcome=outcome,
@@ -287,11 +306,16 @@ class CommandProcessor:
         about = {"command_id": item.command_id, "type": item.command_type, "sender": sender}
         if item.rejection:
             said.append(("command_rejected", {**about, "codes": [d.code for d in item.rejection]}))
-            return Outcome.rejected(item.command_id, sender, item.command_type, item.rejection).model_dump(
+            outcome = Outcome.rejected(item.command_id, sender, item.command_type, item.rejection).model_dump(
                 mode="json"
             )
+            if item.keyed_by is not None:
+                # No envelope id could be read: the outcome says what it is filed under instead.
+                outcome["keyed_by"] = item.keyed_by
+                outcome["stream_sequence"] = item.inbound.stream_sequence
+            return outcome
         assert item.spec is not None and item.envelope is not None and item.sender is not None
-        cause = Cause(item.sender, item.envelope.id, item.envelope.time)
+        cause = Cause(item.sender, item.envelope.id, item.envelope.time, item.inbound.received_at)
         try:
             result = item.spec.handler(uow, item.data, cause)
         except DomainError as error:

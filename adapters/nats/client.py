@@ -103,7 +103,10 @@ class KadasterClient:
         for attempt in range(attempts):
             try:
                 reply = await self.nc.request(
-                    subject, body, timeout=timeout, headers={"Nats-Msg-Id": envelope["id"]}
+                    subject,
+                    body,
+                    timeout=timeout,
+                    headers={"Nats-Msg-Id": self.source.message_id(envelope["id"])},
                 )
                 answer: dict[str, Any] = json.loads(reply.data or b"{}")
                 # An error reply without an outcome: the register could not record it; try again.
@@ -154,7 +157,7 @@ class KadasterClient:
                     ack = await self.js.publish(
                         self.command_subject(envelope["type"]),
                         body,
-                        headers={"Nats-Msg-Id": command_id},
+                        headers={"Nats-Msg-Id": self.source.message_id(command_id)},
                         timeout=timeout,
                     )
                 except (nats.errors.TimeoutError, nats.errors.NoRespondersError):

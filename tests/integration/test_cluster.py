@@ -93,15 +93,15 @@ async def wait_for_three_replicas(js: JetStreamContext, timeout: float = 30.0) -
             await asyncio.sleep(0.25)
 
 
-async def publish_until_stored(js: JetStreamContext, subject: str, body: bytes, command_id: str) -> None:
+async def publish_until_stored(js: JetStreamContext, subject: str, body: bytes, msg_id: str) -> None:
     """Retries with the same Nats-Msg-Id while a node is down or a new leader is elected: stored once."""
     for _ in range(60):
         try:
-            await js.publish(subject, body, headers={"Nats-Msg-Id": command_id}, timeout=2)
+            await js.publish(subject, body, headers={"Nats-Msg-Id": msg_id}, timeout=2)
             return
         except (TimeoutError, nats.errors.Error):
             await asyncio.sleep(0.2)
-    raise AssertionError(f"{command_id} was never stored")
+    raise AssertionError(f"{msg_id} was never stored")
 
 
 async def read_stream(js: JetStreamContext, stream: str, total: int) -> list[bytes]:
@@ -232,7 +232,7 @@ async def test_killing_a_nats_node_mid_load_loses_and_doubles_no_command(
                 hospitals[party].nc.jetstream(),
                 f"kadaster.cmd.hospital.{party}.midid.issue",
                 json.dumps(envelope).encode(),
-                command_id,
+                f"hospital/{party}:{command_id}",
             )
         stop_rpc.set()
         by_rpc = await rpc

@@ -96,7 +96,7 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
             await js.publish(
                 f"kadaster.cmd.hospital.H{i % 10:03d}.midid.issue",
                 json.dumps(envelope).encode(),
-                headers={"Nats-Msg-Id": f"load-{i}"},
+                headers={"Nats-Msg-Id": f"{source}:load-{i}"},
             )
         kills = 0
         while kills < 5:

@@ -47,7 +47,7 @@ async def test_a_stream_command_with_a_wrong_source_is_rejected_and_kept(kadaste
     await kadaster.js.publish(
         "kadaster.cmd.hospital.H001.midid.issue",
         json.dumps(forged).encode(),
-        headers={"Nats-Msg-Id": "forged-1"},
+        headers={"Nats-Msg-Id": "hospital/H001:forged-1"},
     )
     outcome = await client.outcome_eventually("forged-1")
     assert outcome["status"] == "rejected"
@@ -61,7 +61,9 @@ async def test_broken_messages_on_the_stream_get_contract_codes(
     kadaster: Running, h001: KadasterClient
 ) -> None:
     await kadaster.js.publish(
-        "kadaster.cmd.hospital.H001.midid.issue", b"\x00not json", headers={"Nats-Msg-Id": "broken-1"}
+        "kadaster.cmd.hospital.H001.midid.issue",
+        b"\x00not json",
+        headers={"Nats-Msg-Id": "hospital/H001:broken-1"},
     )
     cancelled = await h001.send("midid.cancel", {"mid_id": "MID-0000043-66", "reason": "x"})
     assert cancelled["errors"][0]["code"] == "midid_unknown"

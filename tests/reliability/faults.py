@@ -151,7 +151,7 @@ class Sent:
     refused: set[str] = field(default_factory=set)
     """Command ids of readable but invalid commands, which must be rejected."""
     unreadable: set[str] = field(default_factory=set)
-    """Nats-Msg-Ids of truncated messages: rejected as malformed, with no command id to name."""
+    """Ids of truncated messages: rejected as malformed, kept under the id their Nats-Msg-Id names."""
 
     @property
     def every(self) -> set[str]:
@@ -172,7 +172,8 @@ async def publish(
         subject, body, command_id, kind = envelope(i, malformed_every)
         for attempt in range(30):
             try:
-                await js.publish(subject, body, headers={"Nats-Msg-Id": command_id}, timeout=5)
+                headers = {"Nats-Msg-Id": f"hospital/H{i % 10:03d}:{command_id}"}
+                await js.publish(subject, body, headers=headers, timeout=5)
                 break
             except Exception:
                 await asyncio.sleep(0.2 * min(attempt + 1, 10))
@@ -265,8 +266,8 @@ async def check(
         ]
     finally:
         register.close()
-    # A message without a readable id is kept under its Nats-Msg-Id.
-    kept = Counter(r.command_id.removeprefix("nats-msg-id:") for r in records)  # type: ignore[attr-defined]
+    # A message without a readable envelope is kept under the id its `<source>:<id>` Nats-Msg-Id names.
+    kept = Counter(r.command_id for r in records)  # type: ignore[attr-defined]
     lost |= sent.every - set(kept)
     doubled |= {command_id for command_id, n in kept.items() if n > 1}
     stored = {e.command_id: e.mid_id for e in issued}  # type: ignore[attr-defined]

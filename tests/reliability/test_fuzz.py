@@ -60,7 +60,9 @@ def processor() -> Iterator[CommandProcessor]:
 def assert_handled_and_kept(
     proc: CommandProcessor, body: bytes, subject: str = SUBJECT, seq: int = 1
 ) -> dict[str, Any]:
-    (handled,) = proc.process([Inbound(body, subject, stream_sequence=seq, msg_id=f"fuzz-{seq}")])
+    (handled,) = proc.process(
+        [Inbound(body, subject, stream_sequence=seq, msg_id=f"hospital/H001:fuzz-{seq}")]
+    )
     outcome = handled.outcome
     assert outcome["status"] in ("accepted", "rejected")
     tally("fuzzed inputs")
@@ -75,7 +77,7 @@ def assert_handled_and_kept(
     else:
         assert outcome["errors"] == [] and outcome["command_id"], outcome
     # The bytes are kept exactly as they came, under the command's key.
-    key = outcome["command_id"] if outcome["command_id"] is not None else f"nats-msg-id:fuzz-{seq}"
+    key = outcome["command_id"]
     stored = proc.register.recorder.select_events(command_record_id(outcome["source"], key), limit=1)
     assert stored, "the command was not kept"
     record = proc.register.mapper.to_domain_event(stored[0])
