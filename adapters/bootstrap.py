@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 from adapters import metrics
 from adapters.config import Settings
 from adapters.http.api import create_app, run_http
-from adapters.ledger.runner import run_ledger
+from adapters.ledger.runner import SEAL_WAIT_SECONDS, run_ledger
 from adapters.nats.gateway import CommandGateway
 from adapters.nats.ingest import run_ingest
 from adapters.nats.outcomes import OutcomePublisher
@@ -209,20 +209,34 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
                 # Caught up before answering; a database restarting meanwhile is waited for.
                 await loop.run_in_executor(None, with_retries, "read models", projector.catch_up)
                 running.tasks.append(asyncio.create_task(projector_loop(projector, stop)))
+        writers: list[asyncio.Task[None]] = []
         if "ingest" in roles:
             assert gateway is not None
-            running.tasks.append(
+            writers.append(
                 asyncio.create_task(
                     run_ingest(js, OutcomePublisher(nc, js), gateway, stop, settings.ingest_batch)
                 )
             )
-        if "relay" in roles:
-            running.tasks.append(asyncio.create_task(run_relay(js, register, stop)))
-            running.tasks.append(asyncio.create_task(run_ledger(register, settings, stop, js)))
-
+            running.tasks.extend(writers)
         service = KadasterService(
             nc, js, gateway if "rpc" in roles else None, running.queries if "api" in roles else None
         )
+
+        async def writers_stopped() -> None:
+            """This process records nothing more: the ledger may seal."""
+            await service.stop()
+            for writer in writers:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await writer
+            if gateway is not None:
+                await gateway.call(lambda: None)
+
+        if "relay" in roles:
+            running.tasks.append(asyncio.create_task(run_relay(js, register, stop)))
+            running.tasks.append(
+                asyncio.create_task(run_ledger(register, settings, stop, js, writers_stopped=writers_stopped))
+            )
+
         if roles & {"rpc", "api"}:
             await service.start()
             stack.push_async_callback(service.stop)
@@ -249,8 +263,15 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         async def finish_tasks() -> None:
             stop.set()
             for task in running.tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
+                try:
+                    # The ledger seals after the writers, so it is given their time as well as its own.
+                    await asyncio.wait_for(task, timeout=10 + 2 * SEAL_WAIT_SECONDS)
+                except asyncio.CancelledError:
+                    pass
+                except TimeoutError:
+                    log.error("role_did_not_stop", task=task.get_name())
+                except Exception:
+                    pass  # already logged by role_died
 
         stack.push_async_callback(finish_tasks)
         if settings.metrics_port:

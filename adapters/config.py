@@ -74,7 +74,11 @@ class Settings(BaseModel):
         default=1000, ge=1, le=1_000_000, description="Events between two signed ledger checkpoints."
     )
     ledger_interval_seconds: float = Field(
-        default=5.0, gt=0, description="How often the relay role hashes new events into the ledger."
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the relay role hashes new events into a signed, published checkpoint "
+        "(the longest a recorded event waits to be sealed while the service runs, plus one pass).",
     )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal."

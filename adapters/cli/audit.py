@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import getpass
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
+import nats
 from pydantic import ValidationError
 
 from adapters.bootstrap import NoEventStore, all_projections, open_register
-from adapters.cli.common import print_table, settings_or_exit
+from adapters.cli.common import client_url, print_table, settings_or_exit
 from adapters.cli.progress import ProgressBar
 from adapters.cli.read import HISTORY_COLUMNS
 from adapters.files.exports import kadaster_rows, write_events_jsonl, write_kadaster_csv, write_kadaster_xlsx
-from adapters.ledger.keys import LedgerKeyError, default_key_path, load_public_key, signature_check
-from adapters.ledger.publisher import read_checkpoint
-from adapters.ledger.runner import open_ledger
+from adapters.ledger.keys import (
+    LedgerKeyError,
+    default_key_path,
+    load_public_key,
+    load_signer,
+    signature_check,
+    write_new_key,
+)
+from adapters.ledger.publisher import newest_published_checkpoint, read_checkpoint
+from adapters.ledger.runner import open_ledger, recorded_keys
 from adapters.ledger.store import SqlCheckpointStore
 from domain.errors import DomainError
 from domain.identifiers import MidId
+from domain.ledger_key import LedgerKeys
 from projections.audit_history import AuditHistory
 from projections.queries import MAX_PAGE, Queries, QueryError
 from projections.replay import parse_as_of, replay
@@ -41,6 +53,8 @@ with the signed checkpoints the register recorded: prints `intact`, or the first
 stored events disagree (exit code 1). With --checkpoints, also checks every checkpoint an auditor
 kept (JSON lines, as published on kadaster.evt.ledger.checkpoint or written by `audit checkpoints
 export`): its signature, and that today's log still has its root at its size (it extends it).
+With --published, the newest checkpoint on KADASTER_EVT is checked the same way. A log shorter
+than a checkpoint found outside the database (cut at its tail) is reported, exit code 1.
 """
 
 
@@ -85,6 +99,7 @@ def _public_keys(args: argparse.Namespace, settings: Settings) -> list[Any]:
 
 
 def _kept_checkpoints(path: str) -> list[Checkpoint]:
+    """JSON lines of checkpoints, each a `ledger.checkpoint` CloudEvent or a bare checkpoint."""
     kept = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -100,6 +115,34 @@ def _kept_checkpoints(path: str) -> list[Checkpoint]:
             except ValueError as error:
                 raise _Unavailable(f"{path}:{number} is not a checkpoint: {error}") from None
     return kept
+
+
+def _published_checkpoint(args: argparse.Namespace, settings: Settings) -> list[Checkpoint]:
+    """The newest checkpoint the service published on KADASTER_EVT (none when it published none)."""
+    url = client_url(args, settings)
+    options: dict[str, Any] = {"connect_timeout": 3, "allow_reconnect": False, "max_reconnect_attempts": 0}
+    if args.credentials:
+        with open(args.credentials, encoding="utf-8") as handle:
+            entry = json.load(handle).get(args.nats_user or "auditor")
+        if not entry or "password" not in entry:
+            raise _Unavailable(f"no password for {args.nats_user or 'auditor'} in {args.credentials}")
+        options.update(user=args.nats_user or "auditor", password=entry["password"])
+        options["inbox_prefix"] = entry.get("inbox_prefix", "_INBOX")
+
+    async def newest() -> list[Checkpoint]:
+        try:
+            nc = await nats.connect(url.split(","), **options)
+        except Exception as error:
+            raise _Unavailable(f"cannot reach NATS at {url} for the published checkpoints: {error}") from None
+        try:
+            found = await asyncio.wait_for(newest_published_checkpoint(nc.jetstream()), timeout=10)
+        except Exception as error:
+            raise _Unavailable(f"cannot read the published checkpoints from {url}: {error}") from None
+        finally:
+            await nc.close()
+        return [] if found is None else [found]
+
+    return asyncio.run(newest())
 
 
 def _print_report(report: VerificationReport) -> None:
@@ -132,6 +175,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     try:
         keys = _public_keys(args, settings)
         kept = _kept_checkpoints(args.checkpoints) if args.checkpoints else []
+        if args.published:
+            published = _published_checkpoint(args, settings)
+            if not published:
+                print("kadaster: no checkpoint has been published on KADASTER_EVT yet", file=sys.stderr)
+            kept += published
         register = _open_register(settings)
     except (LedgerKeyError, _Unavailable, OSError) as error:
         return _fail(str(error))
@@ -177,6 +225,43 @@ def cmd_audit_advance(args: argparse.Namespace) -> int:
         )
     else:
         print("nothing new to record")
+    return 0
+
+
+def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
+    """Records a new signing key: the old one (if still there) is kept aside, never overwritten."""
+    settings = _settings()
+    path = settings.ledger_key or default_key_path(settings.data_dir)
+    try:
+        register = _open_register(settings)
+    except _Unavailable as error:
+        return _fail(str(error))
+    try:
+        last = SqlCheckpointStore(register.recorder).last_block()
+        previous = last.checkpoint.key_id if last is not None else None
+        if path.exists():
+            with contextlib.suppress(LedgerKeyError):
+                previous = load_signer(path).key_id
+        pending = path.with_name(f".{path.name}.new")
+        if pending.exists() or pending.is_symlink():
+            pending.unlink()
+        signer = write_new_key(pending)
+        keys = recorded_keys(register) or LedgerKeys()
+        try:
+            keys.rotate(previous, signer.key_id, args.reason, by=args.by or getpass.getuser())
+        except DomainError as error:
+            pending.unlink()
+            return _fail(str(error))
+        register.save(keys)
+        if path.exists():
+            retired = path.with_name(f"{path.stem}.{previous or 'unknown'}.retired{path.suffix}")
+            os.replace(path, retired)
+            print(f"the previous key is kept as {retired}", file=sys.stderr)
+        os.replace(pending, path)
+    finally:
+        register.close()
+    print(f"ledger key rotated: {previous or '(none)'} -> {signer.key_id}; recorded in the register")
+    print("give auditors the new public key: kadaster audit public-key", file=sys.stderr)
     return 0
 
 
@@ -327,6 +412,16 @@ def add_audit_commands(sub: Any) -> None:
         action="append",
         help="the ledger's public key (repeatable; default: the configured ledger key)",
     )
+    verify.add_argument(
+        "--published",
+        action="store_true",
+        help="also check the newest checkpoint the service published on KADASTER_EVT (read over NATS)",
+    )
+    verify.add_argument("--nats-url", metavar="URL", help="NATS for --published (default: KADASTER_NATS_URL)")
+    verify.add_argument(
+        "--credentials", metavar="FILE", help="credentials file from `kadaster nats-config`, for --published"
+    )
+    verify.add_argument("--nats-user", metavar="USER", help="user in --credentials (default: auditor)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_audit_verify)
 
@@ -371,6 +466,14 @@ def add_audit_commands(sub: Any) -> None:
     history.add_argument("--as-of", metavar="T", help="only what was recorded up to this moment")
     history.add_argument("--json", action="store_true", help="print JSON with every event's data")
     history.set_defaults(func=cmd_audit_history)
+
+    rotate = actions.add_parser(
+        "rotate-key",
+        help="record a new ledger signing key (the only way a ledger with checkpoints takes another key)",
+    )
+    rotate.add_argument("--reason", required=True, help="why the key is replaced (recorded)")
+    rotate.add_argument("--by", help="who rotates it (recorded; default: the login name)")
+    rotate.set_defaults(func=cmd_audit_rotate_key)
 
     public_key = actions.add_parser("public-key", help="print the ledger's public key (PEM)")
     public_key.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")

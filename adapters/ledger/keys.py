@@ -126,6 +126,42 @@ def load_or_create_signer(configured: Path | None, data_dir: Path) -> LedgerSign
     return signer
 
 
+def load_ledger_signer(
+    configured: Path | None, data_dir: Path, signed_by: str | None, rotated_to: str | None
+) -> LedgerSigner:
+    """The key that may go on signing this ledger.
+
+    `signed_by` is the key id of the newest recorded checkpoint, `rotated_to` the key of the newest
+    recorded rotation. A ledger that has checkpoints never gets a fresh key by accident: a missing
+    key file, or one holding another key, is an error until a rotation is recorded.
+    """
+    if signed_by is None:
+        return load_or_create_signer(configured, data_dir)
+    path = configured if configured is not None else default_key_path(data_dir)
+    if not path.exists():
+        raise LedgerKeyError(
+            f"the ledger's checkpoints are signed by key {signed_by}, but the key file {path} is missing: "
+            "restore it, or record a new key with `kadaster audit rotate-key --reason TEXT`"
+        )
+    signer = load_signer(path)
+    if signer.key_id not in (signed_by, rotated_to):
+        raise LedgerKeyError(
+            f"{path} holds key {signer.key_id}, not key {signed_by} that signs this ledger: restore the "
+            "right key, or record a new one with `kadaster audit rotate-key --reason TEXT`"
+        )
+    return signer
+
+
+def write_new_key(path: Path) -> LedgerSigner:
+    """A new key in a new file readable by its owner only (never over an existing file)."""
+    signer = LedgerSigner.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(signer.pem())
+    return signer
+
+
 def load_public_key(path: Path) -> LedgerPublicKey:
     """A PEM public key, or the public half of a PEM private key."""
     try:

@@ -58,13 +58,19 @@ async def publish_checkpoint(js: JetStreamContext, checkpoint: Checkpoint) -> No
     await js.publish(CHECKPOINT_SUBJECT, body, headers=headers)
 
 
-async def last_published_tree_size(js: JetStreamContext) -> int:
-    """The tree size of the newest checkpoint already on KADASTER_EVT (0 when none)."""
+async def newest_published_checkpoint(js: JetStreamContext) -> Checkpoint | None:
+    """The newest checkpoint on KADASTER_EVT, read the way an auditor outside the service may."""
     try:
         message = await js.get_last_msg(EVT_STREAM, CHECKPOINT_SUBJECT)
     except NotFoundError:
-        return 0
-    return int(checkpoint_fields(json.loads(message.data or b"{}")).get("tree_size", 0))
+        return None
+    return read_checkpoint(message.data or b"{}")
+
+
+async def last_published_tree_size(js: JetStreamContext) -> int:
+    """The tree size of the newest checkpoint already on KADASTER_EVT (0 when none)."""
+    newest = await newest_published_checkpoint(js)
+    return 0 if newest is None else newest.tree_size
 
 
 async def publish_new_checkpoints(js: JetStreamContext, store: SqlCheckpointStore, after: int) -> int:

@@ -121,6 +121,8 @@ class NatsUser:
     source: str | None = None
     roles: tuple[Role, ...] = ()
     inbox_prefix: str = "_INBOX"
+    duty: str | None = None
+    """What a user that is neither a party nor a service is for (the auditor)."""
 
 
 def user_name(source: str) -> str:
@@ -153,9 +155,12 @@ def party_permissions(source: str) -> Permissions:
         # source) when an outcome went by before it listened.
         return own | Permissions(publish=("kadaster.query.outcome",), subscribe=())
     if parsed.kind == "fod":
-        # The FOD operates the register: every query, and the micro service's ping, info and stats.
-        return own | Permissions(
-            publish=("kadaster.query.>", "$SRV.*.kadaster", "$SRV.*.kadaster.*"), subscribe=()
+        # The FOD operates the register: every query, and the micro service's ping, info and stats;
+        # like an auditor, it may keep the ledger's checkpoints.
+        return (
+            own
+            | Permissions(publish=("kadaster.query.>", "$SRV.*.kadaster", "$SRV.*.kadaster.*"), subscribe=())
+            | CHECKPOINT_READER
         )
     # FANC, RIZIV and VAZG read the register's views for their own work, not the raw command log.
     return own | Permissions(
@@ -164,6 +169,22 @@ def party_permissions(source: str) -> Permissions:
         publish_deny=tuple(f"kadaster.query.{name}" for name in OPERATOR_ONLY_QUERIES),
     )
 
+
+AUDITOR = "auditor"
+CHECKPOINT_SUBJECT = "kadaster.evt.ledger.checkpoint"
+# Hearing each checkpoint as it is published, and reading the newest one from KADASTER_EVT
+# (`kadaster audit verify --published`): nothing else of the stream.
+CHECKPOINT_READER = Permissions(
+    publish=(
+        f"$JS.API.STREAM.MSG.GET.{EVT_STREAM}",
+        f"$JS.API.DIRECT.GET.{EVT_STREAM}.{CHECKPOINT_SUBJECT}",
+    ),
+    subscribe=(CHECKPOINT_SUBJECT,),
+)
+# The contract's auditor reads everything and sends nothing: every query, the checkpoints, no command.
+AUDITOR_PERMISSIONS = (
+    Permissions(publish=("kadaster.query.>",), subscribe=(f"_INBOX.{AUDITOR}.>",)) | CHECKPOINT_READER
+)
 
 _STREAMS = (CMD_STREAM, OUTCOME_STREAM, EVT_STREAM)
 # Every role ensures the streams and the ingest consumer at start (adapters.bootstrap.started).
@@ -227,6 +248,14 @@ def parties_users(parties: PartiesFile) -> list[NatsUser]:
     users = [
         NatsUser(user_name(s), party_permissions(s), source=s, inbox_prefix=inbox_prefix(s)) for s in sources
     ]
+    users.append(
+        NatsUser(
+            AUDITOR,
+            AUDITOR_PERMISSIONS,
+            inbox_prefix=f"_INBOX.{AUDITOR}",
+            duty="auditor: reads every query and the ledger's checkpoints, sends nothing",
+        )
+    )
     taken = {u.name for u in users}
     for name, roles in parties.service_roles().items():
         if not _NAME.match(name):
@@ -375,7 +404,7 @@ def render_conf(users: Sequence[NatsUser], assigned: Mapping[str, Secret], origi
         "  users = [",
     ]
     for user in users:
-        what = user.source or f"service: {', '.join(user.roles)}"
+        what = user.source or user.duty or f"service: {', '.join(user.roles)}"
         lines.append(f"    # {what}")
         lines.append(
             f"    {{user: {q(user.name)}, password: {q(assigned[user.name].in_config)}, permissions: {{"
@@ -401,6 +430,8 @@ def credentials_document(
         entry: dict[str, Any] = {"inbox_prefix": user.inbox_prefix}
         if user.source:
             entry["source"] = user.source
+        elif user.duty:
+            entry["duty"] = user.duty
         else:
             entry["roles"] = list(user.roles)
         secret = assigned[user.name]

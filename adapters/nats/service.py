@@ -150,7 +150,9 @@ class KadasterService:
             await request.respond(payload)
 
     async def stop(self) -> None:
-        if self.service is not None:
-            await self.service.stop()
+        """Stops answering; safe to call again."""
+        service, self.service = self.service, None
+        if service is not None:
+            await service.stop()
         for task in list(self._tasks):
             task.cancel()

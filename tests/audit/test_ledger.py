@@ -532,3 +532,47 @@ async def test_the_ledger_loop_publishes_signed_checkpoints_on_nats(
     public = load_public_key(tmp_path / "data" / "ledger-ed25519.pem")
     assert public.verifies(checkpoint)
     assert not public.verifies(checkpoint.model_copy(update={"tree_size": checkpoint.tree_size + 1}))
+
+
+def test_a_missing_or_swapped_key_is_an_error_once_the_ledger_has_checkpoints(
+    sender: Sender, register: Register, cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    populate(sender, 2)
+    assert audit("advance") == 0
+    key = cli_env / "data" / "ledger-ed25519.pem"
+    key.unlink()
+    populate(sender, 1)
+    assert audit("advance") == 2
+    assert "is missing" in capsys.readouterr().err
+    assert not key.exists()
+    # A key made by other means is refused as well.
+    key.write_bytes(LedgerSigner.generate().pem())
+    assert audit("advance") == 2
+    assert "rotate-key" in capsys.readouterr().err
+
+
+def test_a_key_rotation_is_a_recorded_act_after_which_the_ledger_goes_on_with_the_new_key(
+    sender: Sender, register: Register, cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.ledger_runner import recorded_keys
+
+    populate(sender, 2)
+    assert audit("advance") == 0
+    key = cli_env / "data" / "ledger-ed25519.pem"
+    old = load_or_create_signer(key, cli_env)
+    assert audit("public-key", "--out", str(cli_env / "old.pub")) == 0
+    key.unlink()  # lost
+    assert audit("rotate-key", "--reason", "key file lost in a disk failure", "--by", "operator-1") == 0
+    new = load_or_create_signer(key, cli_env)
+    assert new.key_id != old.key_id
+    keys = recorded_keys(register)
+    assert keys is not None and keys.current_key_id == new.key_id
+    assert keys.rotations[-1]["previous_key_id"] == old.key_id
+    assert keys.rotations[-1]["by"] == "operator-1"
+    populate(sender, 1)
+    assert audit("advance") == 0
+    assert audit("public-key", "--out", str(cli_env / "new.pub")) == 0
+    capsys.readouterr()
+    check = ("--public-key", str(cli_env / "old.pub"), "--public-key", str(cli_env / "new.pub"))
+    assert audit("verify", *check) == 0
+    assert "intact" in capsys.readouterr().out

@@ -443,3 +443,43 @@ def test_a_parties_file_may_be_toml(tmp_path: Path) -> None:
     _, users = generate(parties, None, tmp_path / "credentials.json", hashing="plain")
     assert [u.name for u in users] == ["hospital-H001", "fod", "fanc", "riziv", "vazg", "kadaster"]
     assert users[-1].roles == ROLES
+
+
+async def test_the_auditor_reads_every_query_and_the_checkpoints_and_sends_nothing(
+    secured: SecuredRegister,
+) -> None:
+    from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT, newest_published_checkpoint
+
+    h001 = await secured.party("hospital/H001")
+    assert (await h001.client.issue_mid_id("CT"))["status"] == "accepted"
+    entry = secured.credentials["auditor"]
+    errors: list[str] = []
+
+    async def collect(error: Exception) -> None:
+        errors.append(str(error).lower())
+
+    auditor = await nats.connect(
+        secured.url,
+        user="auditor",
+        password=entry["password"],
+        inbox_prefix=entry["inbox_prefix"],
+        error_cb=collect,
+    )
+    secured.stack.push_async_callback(auditor.close)
+    heard = await auditor.subscribe(CHECKPOINT_SUBJECT)
+    reply = await auditor.request("kadaster.query.commands", b"{}", timeout=5)
+    assert "items" in json.loads(reply.data)
+    # The ledger publishes its checkpoint within its interval; the auditor hears it and can read it back.
+    await heard.next_msg(timeout=30)
+    assert await newest_published_checkpoint(auditor.jetstream()) is not None
+    await auditor.publish("kadaster.cmd.fod.institution.register", b"{}")
+    await auditor.flush()
+    deadline = asyncio.get_running_loop().time() + 3
+    while not any("permissions violation for publish" in e for e in errors):
+        assert asyncio.get_running_loop().time() < deadline, errors
+        await asyncio.sleep(0.02)
+    fod = await secured.party("fod")
+    await fod.nc.subscribe(CHECKPOINT_SUBJECT)
+    await fod.nc.flush()
+    await asyncio.sleep(0.3)
+    assert not any("subscription" in e for e in fod.errors), fod.errors
