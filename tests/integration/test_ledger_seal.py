@@ -54,7 +54,9 @@ async def test_sigterm_a_second_after_a_command_seals_it_and_the_published_check
     try:
         raw = RawEvents(register)
         positions = notification_ids(register)
-        ledger_table = f'"{raw.datastore.schema}".ledger_checkpoints' if raw.postgres else "ledger_checkpoints"
+        ledger_table = (
+            f'"{raw.datastore.schema}".ledger_checkpoints' if raw.postgres else "ledger_checkpoints"
+        )
         # Untouched, the log extends the published checkpoint.
         assert audit(env, "verify", "--published").returncode == 0
         # One byte of the command's last event changed, the ledger's own records wiped to hide it.
@@ -95,7 +97,12 @@ def test_a_kept_checkpoint_is_read_bare_or_as_a_cloudevent(form: str) -> None:
     document = (
         bare
         if form == "bare"
-        else {"specversion": "1.0", "type": "ledger.checkpoint", "id": "x", "source": "kadaster", "data": bare}
+        else {
+            "specversion": "1.0",
+            "type": "ledger.checkpoint",
+            "id": "x",
+            "source": "kadaster",
+            "data": bare,
+        }
     )
     assert checkpoint_of(json.loads(json.dumps(document))).tree_size == 3
-
