@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 
 from adapters import metrics
 from adapters.config import Settings
+from adapters.files.safe_files import private_sqlite_file
 from adapters.http.api import create_app, run_http
 from adapters.ledger.runner import SEAL_WAIT_SECONDS, run_ledger
 from adapters.nats.gateway import CommandGateway
@@ -56,6 +57,12 @@ def all_projections() -> list[Projection]:
     return [MidIdRegister(), CommandLog(), KadasterView(), AuditHistory(), Discrepancies(), Capacity()]
 
 
+def private_sqlite(url: str) -> None:
+    """An SQLite database is created readable by its owner only: it holds rejected messages' bytes."""
+    if url.startswith("sqlite:///"):
+        private_sqlite_file(Path(url.removeprefix("sqlite:///")))
+
+
 class NoEventStore(Exception):
     """The configured SQLite event store is not there, and the caller must not create an empty one."""
 
@@ -66,6 +73,7 @@ def open_register(settings: Settings, create: bool = True) -> Register:
     if url.startswith("sqlite:///"):
         if create:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_sqlite(url)
         elif not Path(url.removeprefix("sqlite:///")).exists():
             raise NoEventStore(f"no event store at {url.removeprefix('sqlite:///')} (KADASTER_DATABASE_URL)")
     return Register(env=event_store_env(url))
@@ -75,6 +83,7 @@ def open_projector_for_maintenance(settings: Settings) -> tuple[Register, ReadMo
     """The register, the live read models and a projector over all of them that reports an outdated
     read model (status) or rebuilds it beside the live one (rebuild), never resets it."""
     register = open_register(settings)
+    private_sqlite(settings.read_model_url)
     store = ReadModelStore(settings.read_model_url)
     return register, store, Projector(register, store, all_projections(), reset_outdated=False)
 
@@ -109,6 +118,7 @@ def with_retries(what: str, attempt: Callable[[], T], timeout: float = 60.0) -> 
 
 
 def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector, Queries]:
+    private_sqlite(settings.read_model_url)
     store = ReadModelStore(settings.read_model_url)
     projector = Projector(register, store, all_projections())
     return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES)

@@ -22,6 +22,15 @@ from adapters.cli.common import client_url, print_table, settings_or_exit
 from adapters.cli.progress import ProgressBar
 from adapters.cli.read import HISTORY_COLUMNS
 from adapters.files.exports import kadaster_rows, write_events_jsonl, write_kadaster_csv, write_kadaster_xlsx
+from adapters.files.safe_files import (
+    PRIVATE,
+    PUBLIC,
+    OutputRefused,
+    check_output,
+    private_directory,
+    private_sqlite_file,
+    written,
+)
 from adapters.ledger.keys import (
     LedgerKeyError,
     default_key_path,
@@ -80,12 +89,25 @@ def _open_register(settings: Settings) -> Register:
 
 
 @contextlib.contextmanager
-def _output(path: str | None, binary: bool = False) -> Iterator[IO[Any]]:
+def _output(
+    path: str | None, binary: bool = False, force: bool = False, public: bool = False
+) -> Iterator[IO[Any]]:
+    """Standard output, or a new file (0600, or 0644 for `public` data); see `adapters.files.safe_files`."""
     if path is None or path == "-":
         yield sys.stdout.buffer if binary else sys.stdout
         return
-    with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8", newline=None) as handle:
+    with written(Path(path), force, PUBLIC if public else PRIVATE, binary) as handle:
         yield handle
+
+
+def _refused_output(args: argparse.Namespace) -> int | None:
+    """Exit code 2 and a one-line reason when `--out` is an existing file (without --force) or a symlink."""
+    if args.out and args.out != "-":
+        try:
+            check_output(Path(args.out), args.force)
+        except OutputRefused as error:
+            return _fail(str(error))
+    return None
 
 
 # audit
@@ -266,6 +288,8 @@ def cmd_audit_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
+    if (refused := _refused_output(args)) is not None:
+        return refused
     settings = _settings()
     try:
         register = _open_register(settings)
@@ -275,7 +299,7 @@ def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
         checkpoints = SqlCheckpointStore(register.recorder).checkpoints()
     finally:
         register.close()
-    with _output(args.out) as out:
+    with _output(args.out, force=args.force, public=True) as out:
         for checkpoint in checkpoints:
             out.write(checkpoint.to_json_line() + "\n")
     if args.out:
@@ -284,6 +308,8 @@ def cmd_audit_checkpoints_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    if (refused := _refused_output(args)) is not None:
+        return refused
     settings = _settings()
     path = settings.ledger_key or default_key_path(settings.data_dir)
     if not path.exists():
@@ -295,7 +321,7 @@ def cmd_audit_public_key(args: argparse.Namespace) -> int:
         key = load_public_key(path)
     except LedgerKeyError as error:
         return _fail(str(error))
-    with _output(args.out) as out:
+    with _output(args.out, force=args.force, public=True) as out:
         out.write(key.pem())
     print(f"key id {key.key_id}", file=sys.stderr)
     return 0
@@ -312,13 +338,18 @@ def cmd_audit_replay(args: argparse.Namespace) -> int:
         return _fail(f"--until: {error}")
     out = Path(args.out)
     target = out / REPLAY_FILE
-    if target.exists():
+    if target.exists() or target.is_symlink():
         return _fail(f"{target} already exists: replay into an empty folder")
+    try:
+        check_output(out / "replay.json", force=False)
+        private_directory(out)
+    except OutputRefused as error:
+        return _fail(str(error))
     try:
         register = _open_register(settings)
     except _Unavailable as error:
         return _fail(str(error))
-    out.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(target)
     store = ReadModelStore(f"sqlite:///{target.resolve()}")
     progress = ProgressBar("replaying")
     try:
@@ -328,7 +359,8 @@ def cmd_audit_replay(args: argparse.Namespace) -> int:
         store.close()
         register.close()
     summary = {**done.as_dict(), "database": str(target)}
-    (out / "replay.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    with written(out / "replay.json", force=False) as handle:
+        handle.write(json.dumps(summary, indent=2) + "\n")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -442,6 +474,7 @@ def add_audit_commands(sub: Any) -> None:
         "export", help="write them as JSON lines (for `audit verify --checkpoints`)"
     )
     export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     export.set_defaults(func=cmd_audit_checkpoints_export)
 
     replaying = actions.add_parser(
@@ -477,6 +510,7 @@ def add_audit_commands(sub: Any) -> None:
 
     public_key = actions.add_parser("public-key", help="print the ledger's public key (PEM)")
     public_key.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    public_key.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     public_key.set_defaults(func=cmd_audit_public_key)
 
 
@@ -488,6 +522,8 @@ def _as_of(args: argparse.Namespace) -> Any:
 
 
 def cmd_export_events(args: argparse.Namespace) -> int:
+    if (refused := _refused_output(args)) is not None:
+        return refused
     settings = _settings()
     try:
         as_of = _as_of(args)
@@ -496,7 +532,7 @@ def cmd_export_events(args: argparse.Namespace) -> int:
         return _fail(str(error))
     progress = ProgressBar("exporting events")
     try:
-        with _output(args.out) as out:
+        with _output(args.out, force=args.force) as out:
             count = write_events_jsonl(register, cast(TextIO, out), as_of, progress)
     finally:
         progress.close()
@@ -509,6 +545,8 @@ def cmd_export_events(args: argparse.Namespace) -> int:
 def cmd_export_kadaster(args: argparse.Namespace) -> int:
     if args.format == "xlsx" and not args.out and sys.stdout.isatty():
         return _fail("an XLSX export goes to a file: add --out FILE.xlsx")
+    if (refused := _refused_output(args)) is not None:
+        return refused
     settings = _settings()
     try:
         as_of = _as_of(args)
@@ -522,10 +560,10 @@ def cmd_export_kadaster(args: argparse.Namespace) -> int:
         progress.close()
         register.close()
     if args.format == "xlsx":
-        with _output(args.out, binary=True) as out:
+        with _output(args.out, binary=True, force=args.force) as out:
             write_kadaster_xlsx(rows, out, as_of)
     else:
-        with _output(args.out) as out:
+        with _output(args.out, force=args.force) as out:
             write_kadaster_csv(rows, cast(TextIO, out))
     if args.out:
         print(f"{len(rows):,} devices written to {args.out}", file=sys.stderr)
@@ -551,6 +589,7 @@ def add_export_commands(sub: Any) -> None:
     )
     events.add_argument("--format", choices=["jsonl"], default="jsonl")
     events.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    events.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     events.add_argument("--as-of", metavar="T", help="only events recorded at or before this moment")
     events.set_defaults(func=cmd_export_events)
 
@@ -564,5 +603,6 @@ def add_export_commands(sub: Any) -> None:
     )
     kadaster.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     kadaster.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    kadaster.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     kadaster.add_argument("--as-of", metavar="T", help="the kadaster as it stood at this moment")
     kadaster.set_defaults(func=cmd_export_kadaster)

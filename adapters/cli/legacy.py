@@ -12,14 +12,16 @@ import zipfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from eventsourcing.domain import EventSourcingError
 
 from adapters.bootstrap import open_register
 from adapters.cli.common import settings_or_exit
 from adapters.cli.progress import PhasedProgress
+from adapters.files.exports import as_text_cells
 from adapters.files.legacy_workbook import COLUMNS, read_legacy_register
+from adapters.files.safe_files import OutputRefused, check_output, csv_text, private_directory, written
 from services.legacy.letters import LETTER_COLUMNS, LetterLine, legacy_letters
 from services.legacy.rows import LegacyFile
 from services.legacy.run import DEFAULT_BATCH_SIZE, ImportSummary, LegacyImport
@@ -214,24 +216,30 @@ def _report(args: argparse.Namespace, summary: ImportSummary) -> None:
 # the letters
 
 
-def write_letters(lines: Sequence[LetterLine], out: Path) -> dict[str, int]:
-    """Per institution, `<recognition number>.csv` and `.xlsx` listing its devices and their MID-IDs."""
-    out.mkdir(parents=True, exist_ok=True)
+def write_letters(lines: Sequence[LetterLine], out: Path, force: bool = False) -> dict[str, int]:
+    """Per institution, `<recognition number>.csv` and `.xlsx` listing its devices and their MID-IDs.
+
+    Files are created 0600 in a folder created 0700; an existing letter is replaced only with `force`.
+    """
+    private_directory(out)
     by_institution: dict[str, list[LetterLine]] = {}
     for line in lines:
         by_institution.setdefault(line.institution, []).append(line)
     for institution, devices in by_institution.items():
         header = [title for _, title in LETTER_COLUMNS]
         rows = [[getattr(line, name) for name, _ in LETTER_COLUMNS] for line in devices]
-        with (out / f"{institution}.csv").open("w", encoding="utf-8", newline="") as handle:
+        for path in (out / f"{institution}.csv", out / f"{institution}.xlsx"):
+            check_output(path, force)
+        with written(out / f"{institution}.csv", force) as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
-            writer.writerows(rows)
-        _write_letter_xlsx(out / f"{institution}.xlsx", institution, header, rows)
+            writer.writerows([[csv_text(str(value)) for value in row] for row in rows])
+        with written(out / f"{institution}.xlsx", force, binary=True) as handle:
+            _write_letter_xlsx(handle, institution, header, rows)
     return {institution: len(devices) for institution, devices in by_institution.items()}
 
 
-def _write_letter_xlsx(path: Path, institution: str, header: list[str], rows: list[list[str]]) -> None:
+def _write_letter_xlsx(path: IO[bytes], institution: str, header: list[str], rows: list[list[str]]) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -244,6 +252,7 @@ def _write_letter_xlsx(path: Path, institution: str, header: list[str], rows: li
         cell.font = Font(bold=True)
     for row in rows:
         sheet.append(row)
+        as_text_cells(sheet[sheet.max_row])
     for index, title in enumerate(header):
         width = max([len(title), *(len(str(row[index])) for row in rows)]) + 2
         sheet.column_dimensions[chr(ord("A") + index)].width = min(width, 60)
@@ -260,11 +269,15 @@ def cmd_legacy_letters(args: argparse.Namespace) -> int:
     if args.institution:
         lines = [line for line in lines if line.institution == args.institution]
     out = Path(args.out)
-    written = write_letters(lines, out)
+    try:
+        letters = write_letters(lines, out, force=args.force)
+    except OutputRefused as error:
+        print(f"kadaster: {error}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps({"out": str(out), "institutions": written, "devices": len(lines)}, indent=2))
+        print(json.dumps({"out": str(out), "institutions": letters, "devices": len(lines)}, indent=2))
     else:
-        print(f"{len(written)} letter(s), {len(lines)} device(s), written to {out} (CSV and XLSX each)")
+        print(f"{len(letters)} letter(s), {len(lines)} device(s), written to {out} (CSV and XLSX each)")
     return 0
 
 
@@ -357,5 +370,6 @@ def add_legacy_commands(sub: Any) -> None:
     )
     letters.add_argument("--out", required=True, help="directory to write the letters to")
     letters.add_argument("--institution", help="only this institution's letter")
+    letters.add_argument("--force", action="store_true", help="replace letters already in the folder")
     letters.add_argument("--json", action="store_true", help="print what was written as JSON")
     letters.set_defaults(func=cmd_legacy_letters)

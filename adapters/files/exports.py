@@ -6,7 +6,7 @@ import base64
 import csv
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 from uuid import UUID
 
+from adapters.files.safe_files import csv_text
 from domain.identifiers import Modality
 from projections import kadaster_view
 from projections.kadaster_view import KadasterView
@@ -181,7 +182,14 @@ def write_kadaster_csv(rows: list[dict[str, Any]], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([header for _, header in KADASTER_COLUMNS])
     for row in rows:
-        writer.writerow([_cell_text(row.get(key)) for key, _ in KADASTER_COLUMNS])
+        writer.writerow([csv_text(_cell_text(row.get(key))) for key, _ in KADASTER_COLUMNS])
+
+
+def as_text_cells(cells: Iterable[Any]) -> None:
+    """openpyxl takes a string starting with `=` for a formula: what a party reported stays text."""
+    for cell in cells:
+        if cell.data_type == "f":
+            cell.data_type = "s"
 
 
 def write_kadaster_xlsx(
@@ -216,6 +224,7 @@ def write_kadaster_xlsx(
                 values.append(value)
                 widths[index] = max(widths[index], len(_cell_text(value)))
             sheet.append(values)
+            as_text_cells(sheet[sheet.max_row])
         for index, (key, _) in enumerate(KADASTER_COLUMNS, 1):
             letter = get_column_letter(index)
             sheet.column_dimensions[letter].width = min(widths[index - 1] + 2, 48)

@@ -218,3 +218,28 @@ def test_the_import_help_names_every_column_in_dutch_and_english_and_the_date_fo
     )
     assert letters.returncode == 0
     assert "MID-ID" in letters.stdout and "--out" in letters.stdout and ".xlsx" in letters.stdout
+
+
+def test_letters_never_overwrite_unasked_and_are_readable_by_their_owner_only(
+    kadaster: Kadaster, tmp_path: Path
+) -> None:
+    import stat
+
+    assert kadaster("legacy", "import", str(SAMPLE_CSV)).returncode == 0
+    out = tmp_path / "letters"
+    assert kadaster("legacy", "letters", "--out", str(out), "--institution", "71000123").returncode == 0
+    letter = out / "71000123.csv"
+    assert stat.S_IMODE(letter.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    again = kadaster("legacy", "letters", "--out", str(out), "--institution", "71000123")
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"kadaster: {letter} already exists: add --force to overwrite it"
+    assert (
+        kadaster("legacy", "letters", "--out", str(out), "--institution", "71000123", "--force").returncode
+        == 0
+    )
+    letter.unlink()
+    letter.symlink_to(tmp_path / "elsewhere.csv")
+    planted = kadaster("legacy", "letters", "--out", str(out), "--institution", "71000123", "--force")
+    assert planted.returncode == 2 and "symbolic link" in planted.stderr
+    assert not (tmp_path / "elsewhere.csv").exists()
