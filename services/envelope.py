@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -58,6 +59,41 @@ def binary_mode_attributes(headers: Mapping[str, str] | None) -> dict[str, str] 
     return attributes
 
 
+MAX_LISTED_ERRORS = 100
+"""An outcome lists at most this many errors, then says how many more there were."""
+MAX_ERRORS_BYTES = 256 * 1024
+"""Nor more than this much of them, so an outcome stays far below the 1 MiB a message may carry."""
+MAX_ERROR_MESSAGE = 2000
+"""Characters of one error's message (a value quoted back can be long)."""
+
+
+def listed_errors(errors: list[ErrorDetail] | tuple[ErrorDetail, ...]) -> list[dict[str, str | None]]:
+    """The errors as an outcome lists them: bounded in number and size, the rest counted in a last one."""
+    listed: list[dict[str, str | None]] = []
+    size = 0
+    for error in errors:
+        item = error.as_dict()
+        message = item.get("message") or ""
+        if len(message) > MAX_ERROR_MESSAGE:
+            item["message"] = message[:MAX_ERROR_MESSAGE] + "…"
+        if item.get("field") and len(item["field"] or "") > 500:
+            item["field"] = (item["field"] or "")[:500] + "…"
+        size += len(json.dumps(item))
+        if len(listed) >= MAX_LISTED_ERRORS or size > MAX_ERRORS_BYTES:
+            break
+        listed.append(item)
+    rest = len(errors) - len(listed)
+    if rest:
+        listed.append(
+            {
+                "code": errors[len(listed)].code,
+                "message": f"and {rest} more error(s) not listed",
+                "field": None,
+            }
+        )
+    return listed
+
+
 class Envelope(BaseModel):
     """CloudEvents 1.0, in structured JSON mode or assembled from binary mode; extensions kept as extras."""
 
@@ -99,5 +135,5 @@ class Outcome(BaseModel):
             source=source,
             type=type_,
             status="rejected",
-            errors=[e.as_dict() for e in errors],
+            errors=listed_errors(errors),
         )

@@ -159,6 +159,24 @@ class CommandProcessor:
                 log.info("batch_conflict_retry", attempt=attempt + 1, size=len(batch))
         return self._process_once(parsed)
 
+    def give_up(self, inbound: Inbound, deliveries: int) -> Handled:
+        """Settles a message the register could not handle after `deliveries` tries: rejected and kept
+        (its bytes too) under its key, so it is acknowledged instead of redelivered forever."""
+        parsed = self._parse(inbound)
+        detail = ErrorDetail(
+            "internal_error",
+            f"the register could not settle this message after {deliveries} deliveries; it is kept "
+            "for an operator to look at",
+        )
+        parsed.rejection = (detail,)
+        parsed.spec = None
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                return self._process_once([parsed])[0]
+            except RecordConflictError:
+                log.info("give_up_conflict_retry", attempt=attempt + 1)
+        return self._process_once([parsed])[0]
+
     # parsing: nothing here touches the event store
 
     def _parse(self, inbound: Inbound) -> _Parsed:

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from adapters import metrics
 from adapters.nats.gateway import CommandGateway
 from adapters.nats.outcomes import Outcome, OutcomePublisher
-from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER
+from adapters.nats.streams import CMD_STREAM, INGEST_CONSUMER, MAX_DELIVER, SETTLE_AFTER
 from services.processor import STREAM, Handled, Inbound
 from services.published_events import outcome_event
 
@@ -46,7 +46,25 @@ def outcome_message(msg: Msg, handled: Handled) -> Outcome:
 
 async def settle(outcomes: OutcomePublisher, msgs: list[Msg], handled: list[Handled]) -> None:
     """Outcomes first (deduplicated per stream message), acks only after they are stored."""
-    await outcomes.publish([outcome_message(msg, result) for msg, result in zip(msgs, handled, strict=True)])
+    try:
+        await outcomes.publish(
+            [outcome_message(msg, result) for msg, result in zip(msgs, handled, strict=True)]
+        )
+    except Exception as error:
+        # The outcomes are recorded (the `outcome` query answers them): after a few tries a message is
+        # acknowledged even if its outcome cannot be published, so it never holds up the others.
+        settled = [msg for msg in msgs if msg.metadata.num_delivered >= SETTLE_AFTER]
+        for msg in settled:
+            log.error(
+                "outcome_not_published",
+                stream_sequence=msg.metadata.sequence.stream,
+                delivered=msg.metadata.num_delivered,
+                error=repr(error)[:300],
+            )
+            await msg.ack()
+        if len(settled) < len(msgs):
+            raise
+        return
     for msg in msgs:
         await msg.ack()
 
@@ -89,6 +107,10 @@ async def handle_batch(outcomes: OutcomePublisher, gateway: CommandGateway, msgs
         handled = await gateway.process(inbounds)
     except Exception:
         if len(msgs) == 1:
+            if msgs[0].metadata.num_delivered >= SETTLE_AFTER and await settle_as_rejected(
+                outcomes, gateway, msgs[0], inbounds[0]
+            ):
+                return
             await give_up_if_exhausted(msgs[0])
             raise
         # Find the message that breaks the batch: process one at a time.
@@ -104,6 +126,24 @@ async def handle_batch(outcomes: OutcomePublisher, gateway: CommandGateway, msgs
     metrics.INGEST_BATCH.observe(len(msgs))
     metrics.INGEST_SECONDS.observe(time.perf_counter() - began)
     log.debug("ingest_batch", size=len(msgs), duplicates=sum(h.duplicate for h in handled))
+
+
+async def settle_as_rejected(
+    outcomes: OutcomePublisher, gateway: CommandGateway, msg: Msg, inbound: Inbound
+) -> bool:
+    """Records a message that keeps failing as rejected, publishes that outcome and acks it.
+
+    False when even that cannot be recorded (the database is away): then it is redelivered.
+    """
+    deliveries = msg.metadata.num_delivered
+    try:
+        handled = await gateway.call(gateway.processor.give_up, inbound, deliveries)
+    except Exception:
+        log.exception("ingest_give_up_failed", stream_sequence=msg.metadata.sequence.stream)
+        return False
+    log.error("ingest_message_given_up", stream_sequence=msg.metadata.sequence.stream, delivered=deliveries)
+    await settle(outcomes, [msg], [handled])
+    return True
 
 
 async def give_up_if_exhausted(msg: Msg) -> None:

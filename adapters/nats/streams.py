@@ -30,6 +30,8 @@ STREAM_SUBJECTS = {
     EVT_STREAM: ["kadaster.evt.>"],
 }
 MAX_DELIVER = 20
+SETTLE_AFTER = 5
+"""Deliveries after which a message the ingest role cannot handle is recorded as rejected and acked."""
 NOT_CLUSTERED = 10074  # JetStream: "replicas > 1 not supported in non-clustered mode"
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from adapters.client import KadasterClient
+from adapters.nats_server import NatsServer
 from adapters.runtime import Running
+from services.register import Register
 from tests.domain.test_allocation_policies import PROVINCES_2023, REFERENCE_2024
 
 
@@ -81,3 +84,78 @@ async def test_a_malformed_message_can_be_looked_up_by_its_senders_id_or_its_str
     by_sequence = await h001.outcome_eventually(f"stream-seq:{ack.seq}")
     assert by_sequence["command_id"] == f"stream-seq:{ack.seq}"
     assert by_sequence["keyed_by"] == "stream_sequence" and by_sequence["stream_sequence"] == ack.seq
+
+
+async def test_an_oversized_rejection_does_not_hold_up_another_hospitals_outcome(
+    kadaster: Running, h001: KadasterClient, h002: KadasterClient
+) -> None:
+    from tests.services.test_limits import flood_of_unknown_fields
+
+    body = flood_of_unknown_fields()
+    await kadaster.js.publish(
+        "kadaster.cmd.hospital.H001.midid.issue", body, headers={"Nats-Msg-Id": "hospital/H001:flood-1"}
+    )
+    began = asyncio.get_running_loop().time()
+    other = await h002.send("midid.issue", {"modality": "CT"}, timeout=10)
+    assert other["status"] == "accepted", other
+    assert asyncio.get_running_loop().time() - began < 5
+    flood = await h001.outcome_eventually("flood-1")
+    assert flood["status"] == "rejected" and flood["errors"][-1]["message"].endswith(
+        "more error(s) not listed"
+    )
+    sub = await kadaster.js.subscribe("kadaster.outcome.hospital.H001", ordered_consumer=True)
+    published = json.loads((await sub.next_msg(timeout=10)).data)
+    await sub.unsubscribe()
+    assert published["command_id"] == "flood-1"
+
+
+async def test_a_message_that_cannot_be_settled_is_rejected_recorded_and_acked_after_a_few_deliveries(
+    nats_server: NatsServer, register: Register
+) -> None:
+    import nats
+
+    from adapters.gateway import CommandGateway
+    from adapters.ingest import run_ingest
+    from adapters.streams import (
+        CMD_STREAM,
+        INGEST_CONSUMER,
+        SETTLE_AFTER,
+        ensure_ingest_consumer,
+        ensure_streams,
+    )
+    from domain.command_record import command_record_id
+    from services.processor import CommandProcessor, Handled, Inbound
+
+    class FailsOnPoison(CommandProcessor):
+        """The pipeline, failing outright on one message as a defect would."""
+
+        def process(self, batch: Sequence[Inbound]) -> list[Handled]:
+            if any(b"poison" in inbound.body for inbound in batch):
+                raise RuntimeError("a defect")
+            return super().process(batch)
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, 1)
+    await ensure_ingest_consumer(js, ack_wait=1.0)
+    gateway = CommandGateway(FailsOnPoison(register))
+    stop = asyncio.Event()
+    ingest = asyncio.create_task(run_ingest(js, gateway, stop))
+    try:
+        async with KadasterClient(nc, "hospital/H001") as h001:
+            poison = h001.envelope("midid.issue", {"modality": "CT", "note": "poison"}, command_id="poison-1")
+            outcome = await h001.send_envelope(poison, timeout=60, attempts=1)
+        assert outcome["status"] == "rejected" and outcome["errors"][0]["code"] == "internal_error"
+        assert f"after {SETTLE_AFTER} deliveries" in outcome["errors"][0]["message"]
+        assert register.created([command_record_id("hospital/H001", "poison-1")])
+        for _ in range(50):  # the ack follows the outcome
+            info = await js.consumer_info(CMD_STREAM, INGEST_CONSUMER)
+            if info.num_ack_pending == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+    finally:
+        stop.set()
+        await ingest
+        await gateway.close()
+        await nc.close()
