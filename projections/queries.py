@@ -32,6 +32,8 @@ VERSIONED = tuple(
 APPENDED = dict(audit_history.AuditHistory.appended)
 
 MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000
+"""Far beyond any register, and within what every database binds as an integer."""
 
 
 class QueryError(Exception):
@@ -58,8 +60,10 @@ def _page(filters: dict[str, Any]) -> tuple[int, int]:
         offset = int(filters.get("offset", 0))
     except (TypeError, ValueError):
         raise QueryError("schema", "limit and offset are whole numbers", "limit") from None
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise QueryError("schema", f"limit is 1..{MAX_PAGE} and offset is 0 or more", "limit")
+    if not 1 <= limit <= MAX_PAGE:
+        raise QueryError("schema", f"limit is 1..{MAX_PAGE}", "limit")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise QueryError("schema", f"offset is 0..{MAX_OFFSET}", "offset")
     return limit, offset
 
 

@@ -40,7 +40,10 @@ def parse_as_of(text: str) -> datetime:
         raise ValueError(
             f"{text!r} is not an ISO 8601 date or date-time, e.g. 2024-04-23T10:00:00Z"
         ) from None
-    return utc(moment)
+    try:
+        return utc(moment)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range: a moment between the years 1 and 9999 in UTC") from None
 
 
 def utc(moment: datetime) -> datetime:

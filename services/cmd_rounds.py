@@ -18,6 +18,9 @@ from domain.errors import DomainError
 from services.commands import Cause, CommandData, Result, command
 from services.unit_of_work import UnitOfWork
 
+MAX_COUNT = 1_000_000_000
+"""Populations, devices, places: every count a round takes stays below this (and within SQL integers)."""
+
 _NUMBER_TEXT = re.compile(r"^\d{1,15}(\.\d{1,12})?$|^\d{1,15}/[1-9]\d{0,14}$")
 _NUMBER_HINT = 'a non-negative number such as 1234, 1234.5 or "1234.5"'
 
@@ -31,6 +34,8 @@ def _exact_number(value: Any) -> str:
         raise PydanticCustomError("schema", _NUMBER_HINT)
     if isinstance(value, float) and not math.isfinite(value):
         raise PydanticCustomError("schema", _NUMBER_HINT)
+    if isinstance(value, int | float) and abs(value) >= 10**15:
+        raise PydanticCustomError("schema", f"{_NUMBER_HINT}, below 10^15")
     # repr of a float is its shortest decimal spelling, the one the sender wrote: 0.15 → 3/20.
     number = Fraction(repr(value) if isinstance(value, float) else str(value).strip())
     if number < 0:
@@ -61,21 +66,21 @@ UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 class ProvinceFigures(CommandData):
     name: Name
-    population: int = Field(gt=0)
-    recognised_devices: int = Field(ge=0)
+    population: int = Field(gt=0, le=MAX_COUNT)
+    recognised_devices: int = Field(ge=0, le=MAX_COUNT)
 
 
 class RegionFigures(CommandData):
     name: Name
-    programme_figure: int = Field(gt=0)
-    filled: int | None = Field(default=None, ge=0)
+    programme_figure: int = Field(gt=0, le=MAX_COUNT)
+    filled: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 class OpenRound(CommandData):
     round_id: RoundId
     programme: Literal["nmr", "care-regions"]
     period: str = Field(min_length=1, max_length=32)
-    capacity: int = Field(ge=0)
+    capacity: int = Field(ge=0, le=MAX_COUNT)
     deadline: UtcDateTime | None = None
     provinces: list[ProvinceFigures] | None = None
     reference_activity: dict[Name, ExactNumber] | None = None
@@ -121,7 +126,7 @@ class RuleObjection(RoundRef):
 class Grant(RoundRef):
     region: Name | None = None
     institution: Name | None = None
-    units: int = Field(gt=0)
+    units: int = Field(gt=0, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _names_a_region(self) -> Grant:
@@ -138,7 +143,7 @@ class Finalise(RoundRef):
 class CorrectCapacity(CommandData):
     programme: Literal["nmr", "care-regions"]
     region: Name
-    delta: int
+    delta: int = Field(ge=-MAX_COUNT, le=MAX_COUNT)
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -38,6 +38,9 @@ class UnreadableFile(Exception):
 
 # reading files
 
+MAX_XLSX_ROWS = 200_000
+MAX_XLSX_COLUMNS = 200
+
 
 def read_rows(path: Path) -> Rows:
     """The cells of a CSV or XLSX file, each row with the number a spreadsheet shows for it."""
@@ -75,9 +78,27 @@ def _read_xlsx(path: Path) -> Rows:
         raise UnreadableFile(f"{path.name} is not a readable .xlsx file: {error}") from None
     try:
         sheet = workbook.worksheets[0]
-        return [(number, list(row)) for number, row in enumerate(sheet.iter_rows(values_only=True), start=1)]
+        rows, columns = sheet.max_row or 0, sheet.max_column or 0
+        if rows > MAX_XLSX_ROWS or columns > MAX_XLSX_COLUMNS:
+            raise UnreadableFile(_too_big(path, f"spans {rows:,} rows and {columns:,} columns"))
+        # The declared size may be missing or wrong: read rows as stored, and stop at the limits.
+        sheet.reset_dimensions()
+        read: Rows = []
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > MAX_XLSX_ROWS or len(row) > MAX_XLSX_COLUMNS:
+                raise UnreadableFile(_too_big(path, f"has a cell in row {number:,}, column {len(row):,}"))
+            read.append((number, list(row)))
+        return read
     finally:
         workbook.close()
+
+
+def _too_big(path: Path, what: str) -> str:
+    return (
+        f"{path.name}: its first sheet {what}; a legacy register has at most {MAX_XLSX_ROWS:,} rows and "
+        f"{MAX_XLSX_COLUMNS} columns. Delete stray cells far below or to the right of the table, or "
+        "save the sheet as CSV."
+    )
 
 
 def read_legacy_file(path: Path) -> LegacyFile:

@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     ROUND_CLOSED = "round_closed"
     ROUND_UNKNOWN = "round_unknown"
     CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
     INTERNAL_ERROR = "internal_error"
     NOT_FOUND = "not_found"
 

@@ -34,7 +34,10 @@ STATUS_BY_CODE = {
     "device_unknown": 404,
     "round_unknown": 404,
     "conflict": 409,
+    "too_large": 413,
 }
+MAX_BODY_BYTES = 1024 * 1024
+"""The contract's limit on a request body; a larger one is refused before it is read."""
 DEFAULT_READY_LAG = 1000
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -118,14 +121,32 @@ def _query_string(request: Request) -> dict[str, Any]:
     return filters
 
 
+async def _read_bounded(request: Request) -> bytes:
+    """The body, refused with `too_large` as soon as it is known to pass the limit (never read whole)."""
+    too_large = QueryError("too_large", f"the request body is over {MAX_BODY_BYTES} bytes (1 MiB)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await _read_bounded(request)
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except ValueError as error:
         raise QueryError("malformed", f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise QueryError("malformed", "the body's JSON is nested too deeply") from None
     if body is None:
         return {}
     if not isinstance(body, dict):

@@ -133,6 +133,9 @@ class KadasterService:
         except ValueError as error:
             failed = True
             answer = QueryError("malformed", f"not JSON: {error}").as_reply()
+        except RecursionError:
+            failed = True
+            answer = QueryError("malformed", "JSON nested too deeply").as_reply()
         except Exception:
             log.exception("query_failed", subject=request.subject)
             failed = True

@@ -205,3 +205,42 @@ async def test_a_port_already_taken_is_an_error_of_the_http_task_not_an_exit_of_
 
 async def test_port_zero_means_the_http_api_is_off(app: FastAPI) -> None:
     await asyncio.wait_for(run_http(app, "127.0.0.1", 0, asyncio.Event()), timeout=1)
+
+
+async def test_a_body_over_1_mib_is_refused_with_413_without_being_read_whole(
+    http: httpx.AsyncClient,
+) -> None:
+    declared = await http.post("/queries/midids", content=b"{" + b" " * (1024 * 1024) + b"}")
+    assert declared.status_code == 413 and error_codes(declared) == ["too_large"]
+    sent = 0
+
+    async def two_hundred_megabytes() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(200 * 16):
+            sent += 1
+            yield b" " * 65536
+
+    streamed = await http.post("/queries/midids", content=two_hundred_megabytes())
+    assert streamed.status_code == 413 and error_codes(streamed) == ["too_large"]
+    assert sent < 32, f"{sent} chunks of 64 KiB were read"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/queries/devices?offset=99999999999999999999999", None, "offset"),
+        ("/queries/devices?offset=-1", None, "offset"),
+        ("/queries/devices?limit=1000000", None, "limit"),
+        ("/queries/devices?as_of=0001-01-01T00:00:00%2B14:00", None, "as_of"),
+        ("/queries/devices?as_of=9999-12-31T23:59:59-14:00", None, "as_of"),
+        ("/queries/devices", b"[" * 200_000 + b"]" * 200_000, None),
+    ],
+)
+async def test_odd_values_are_answered_with_a_4xx_and_a_contract_code(
+    http: httpx.AsyncClient, path: str, body: bytes | None, field: str | None
+) -> None:
+    response = await (http.get(path) if body is None else http.post(path, content=body))
+    assert 400 <= response.status_code < 500, response.text
+    assert error_codes(response)[0] in ("schema", "malformed")
+    if field is not None:
+        assert response.json()["errors"][0]["field"] == field

@@ -243,3 +243,21 @@ def test_letters_never_overwrite_unasked_and_are_readable_by_their_owner_only(
     planted = kadaster("legacy", "letters", "--out", str(out), "--institution", "71000123", "--force")
     assert planted.returncode == 2 and "symbolic link" in planted.stderr
     assert not (tmp_path / "elsewhere.csv").exists()
+
+
+def test_an_xlsx_with_a_stray_cell_far_away_exits_2_before_it_is_loaded(
+    kadaster: Kadaster, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["A1"] = "erkenningsnummer"
+    sheet["XFD1048576"] = "x"
+    path = tmp_path / "huge.xlsx"
+    workbook.save(path)
+    done = kadaster("legacy", "import", str(path))
+    assert done.returncode == 2, done.stderr
+    assert "huge.xlsx: its first sheet spans 1,048,576 rows and 16,384 columns" in done.stderr
+    assert "Traceback" not in done.stderr

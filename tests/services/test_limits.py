@@ -51,3 +51,19 @@ def test_a_message_given_up_on_is_rejected_and_kept_under_its_key(register: Regi
     # Delivered once more, it gets the same outcome and changes nothing.
     (again,) = processor.process([inbound])
     assert again.duplicate and again.outcome == handled.outcome
+
+
+def test_numbers_in_commands_are_bounded_and_refused_as_schema_beyond(sender: Sender) -> None:
+    from tests.domain.test_allocation_policies import applications_2024
+    from tests.services.test_rounds import application_data, open_round_2024
+
+    sender.rejected(
+        "vazg",
+        "capacity.correct",
+        {"programme": "care-regions", "region": "x", "delta": 10**30, "reason": "r"},
+        "schema",
+    )
+    open_round_2024(sender)
+    huge = application_data(applications_2024()[0]) | {"justified_activity_per_device": 10**40}
+    outcome = sender.send(f"hospital/{applications_2024()[0]['institution']}", "round.apply", huge)
+    assert outcome["status"] == "rejected" and outcome["errors"][0]["code"] == "schema", outcome
