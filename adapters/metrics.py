@@ -16,6 +16,11 @@ COMMANDS = Counter(
     ["type", "status", "code", "channel"],
     registry=REGISTRY,
 )
+REPLIES_REFUSED = Counter(
+    "kadaster_replies_refused_total",
+    "Requests not answered because their reply subject was another party's inbox",
+    registry=REGISTRY,
+)
 DUPLICATES = Counter(
     "kadaster_commands_duplicate_total",
     "Commands received again (first outcome returned)",

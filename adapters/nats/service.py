@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.micro import add_service
-from nats.micro.request import Request
-from nats.micro.service import Service
+from nats.micro.service import Service, ServiceConfig
 
 from adapters import metrics
 from adapters.nats.gateway import CommandGateway
+from domain.identifiers import AUTHORITIES
 from projections.queries import Queries, QueryError
 from services.processor import RPC, Inbound
 
@@ -47,6 +49,36 @@ def parse_query_subject(subject: str) -> tuple[str, str | None]:
     raise QueryError("unknown_type", f"{subject} is not a query subject")
 
 
+PARTY_INBOX_KINDS = ("hospital-", "supplier-")
+
+
+def reply_allowed(reply: str, asker: str | None) -> bool:
+    """Whether an answer may go to `reply`: under `_INBOX.`, and never into another party's inbox.
+
+    `asker` is the NATS user name of the party the subject speaks for (`hospital-H001`), or None for
+    operators' subjects, which no hospital or supplier may ask on. An inbox that names no party
+    (`_INBOX.<random>`) is a client of a deployment without per-party users.
+    """
+    tokens = reply.split(".")
+    if len(tokens) < 3 or tokens[0] != "_INBOX":
+        return False
+    owner = tokens[1]
+    names_a_party = owner.startswith(PARTY_INBOX_KINDS) or owner in (*AUTHORITIES, "auditor")
+    if not names_a_party:
+        return True
+    if asker is None:
+        return not owner.startswith(PARTY_INBOX_KINDS)
+    return owner == asker
+
+
+def asker_of(subject: str) -> str | None:
+    """`kadaster.rpc.hospital.H001...` and `kadaster.query.hospital.H001...` speak for `hospital-H001`."""
+    parts = subject.split(".")
+    if len(parts) >= 4 and parts[2] == "hospital":
+        return f"hospital-{parts[3]}"
+    return None
+
+
 class KadasterService:
     """Owns background tasks so replies never wait behind one another."""
 
@@ -58,41 +90,48 @@ class KadasterService:
         self.gateway = gateway
         self.queries = queries
         self.service: Service | None = None
+        self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self.service = await add_service(
+        """Subscribes every endpoint first and answers `$SRV.PING.kadaster` only then: whoever waits
+        for the ping can send a request at once and never meet "no responders"."""
+        self.service = Service(
             self.nc,
-            name=SERVICE_NAME,
-            version=SERVICE_VERSION,
-            description="Belgian register of heavy medical imaging devices",
+            ServiceConfig(
+                name=SERVICE_NAME,
+                version=SERVICE_VERSION,
+                description="Belgian register of heavy medical imaging devices",
+            ),
         )
+        # The endpoints are plain queue subscriptions: the handler must see the reply subject (which
+        # the micro library's request keeps to itself) to refuse one that is another party's inbox.
         if self.gateway is not None:
-            await self.service.add_endpoint(
-                name="midid-issue",
-                subject=RPC_SUBJECT,
-                handler=self._spawn(self.issue),
-                queue_group="kadaster-rpc",
-                metadata={"description": "Issue a MID-ID in real time; body: CloudEvents envelope"},
+            self._subscriptions.append(
+                await self.nc.subscribe(RPC_SUBJECT, queue="kadaster-rpc", cb=self._spawn(self.issue))
             )
         if self.queries is not None:
-            await self.service.add_endpoint(
-                name="query",
-                subject=QUERY_SUBJECT,
-                handler=self._spawn(self.query),
-                queue_group="kadaster-query",
-                metadata={"description": "The contract's queries; body: JSON object of filters"},
+            self._subscriptions.append(
+                await self.nc.subscribe(QUERY_SUBJECT, queue="kadaster-query", cb=self._spawn(self.query))
             )
+        await self.nc.flush()
+        await self.service.start()
 
     def _spawn(self, handler: Any) -> Any:
-        async def spawn(request: Request) -> None:
+        async def spawn(request: Msg) -> None:
+            reply = request.reply or ""
+            if not reply_allowed(reply, asker_of(request.subject)):
+                # Never answered, never handled: the answer would land in another party's inbox.
+                log.warning("reply_refused", code="forbidden", subject=request.subject, reply=reply[:200])
+                metrics.REPLIES_REFUSED.inc()
+                return
             task = asyncio.create_task(handler(request))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         return spawn
 
-    async def issue(self, request: Request) -> None:
+    async def issue(self, request: Msg) -> None:
         assert self.gateway is not None
         headers = request.headers or {}
         inbound = Inbound(
@@ -117,7 +156,7 @@ class KadasterService:
         metrics.RPC_SECONDS.observe(time.perf_counter() - began)
         metrics.count([handled])
 
-    async def query(self, request: Request) -> None:
+    async def query(self, request: Msg) -> None:
         assert self.queries is not None
         try:
             name, institution = parse_query_subject(request.subject)
@@ -142,20 +181,23 @@ class KadasterService:
             answer = QueryError("internal_error", "the query failed").as_reply()
         await self._respond(request, answer, failed)
 
-    @staticmethod
-    async def _respond(request: Request, answer: Any, failed: bool) -> None:
+    async def _respond(self, request: Msg, answer: Any, failed: bool) -> None:
         """Replies with JSON; an error reply also carries the micro error headers."""
         payload = json.dumps(answer, default=str).encode()
+        headers = None
         if failed:
             code, description = micro_status(answer.get("errors") or [])
-            await request.respond_error(code, description, data=payload)
-        else:
-            await request.respond(payload)
+            headers = {"Nats-Service-Error": description, "Nats-Service-Error-Code": code}
+        await self.nc.publish(request.reply, payload, headers=headers)
 
     async def stop(self) -> None:
         """Stops answering; safe to call again."""
         service, self.service = self.service, None
         if service is not None:
             await service.stop()
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
         for task in list(self._tasks):
             task.cancel()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from adapters.client import KadasterClient
+import pytest
+
+from adapters.client import KadasterClient, QueryFailed
 from adapters.nats_server import NatsServer
 from adapters.runtime import Running
 from services.register import Register
@@ -159,3 +163,99 @@ async def test_a_message_that_cannot_be_settled_is_rejected_recorded_and_acked_a
         await ingest
         await gateway.close()
         await nc.close()
+
+
+async def test_the_service_answers_ping_only_once_every_endpoint_answers_50_starts_in_a_row(
+    nats_server: NatsServer, register: Register, tmp_path: Path
+) -> None:
+    import nats
+    import nats.errors
+
+    from adapters.gateway import CommandGateway
+    from adapters.nats_service import KadasterService
+    from adapters.runtime import open_read_side
+    from services.processor import CommandProcessor
+    from tests.integration.conftest import service_settings
+
+    settings = service_settings(nats_server.url, "sqlite:///unused.db", tmp_path / "data")
+    settings = settings.model_copy(update={"readmodel_url": f"sqlite:///{tmp_path / 'rm.db'}"})
+    store, _projector, queries = open_read_side(settings, register)
+    gateway = CommandGateway(CommandProcessor(register))
+    asker = await nats.connect(nats_server.url)
+    missed: list[str] = []
+    try:
+        for attempt in range(50):
+            nc = await nats.connect(nats_server.url)
+            service = KadasterService(nc, nc.jetstream(), gateway, queries)
+
+            async def ping_then_ask(attempt: int = attempt) -> None:
+                while True:
+                    try:
+                        await asker.request("$SRV.PING.kadaster", b"", timeout=0.2)
+                        break
+                    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                        await asyncio.sleep(0)
+                envelope = {
+                    "specversion": "1.0",
+                    "id": f"ready-{attempt}",
+                    "source": "hospital/H001",
+                    "type": "midid.issue",
+                    "data": {"modality": "CT"},
+                }
+                try:
+                    await asker.request(
+                        "kadaster.rpc.hospital.H001.midid.issue", json.dumps(envelope).encode(), timeout=10
+                    )
+                    # A query may wait for read models nobody advances here: only its subscription counts.
+                    with contextlib.suppress(nats.errors.TimeoutError):
+                        await asker.request("kadaster.query.midids", b"{}", timeout=0.2)
+                except nats.errors.NoRespondersError:
+                    missed.append(f"attempt {attempt}")
+
+            asking = asyncio.create_task(ping_then_ask())
+            await service.start()
+            await asyncio.wait_for(asking, timeout=30)
+            await service.stop()
+            await nc.close()
+    finally:
+        await asker.close()
+        await gateway.close()
+        store.close()
+    assert missed == []
+
+
+async def test_an_answer_is_never_steered_into_another_partys_inbox(
+    kadaster: Running, h001: KadasterClient
+) -> None:
+    import nats
+
+    victim = await nats.connect(kadaster.nats_url, inbox_prefix="_INBOX.hospital-H001")
+    attacker = await nats.connect(kadaster.nats_url)
+    try:
+        landed = await victim.subscribe("_INBOX.hospital-H001.>")
+        steered = h001.envelope("midid.issue", {"modality": "CT"}, command_id="steered-1")
+        steered["source"] = "hospital/H002"
+        await attacker.publish(
+            "kadaster.rpc.hospital.H002.midid.issue",
+            json.dumps(steered).encode(),
+            reply="_INBOX.hospital-H001.stolen",
+        )
+        await attacker.publish("kadaster.query.midids", b"{}", reply="_INBOX.hospital-H001.stolen")
+        await attacker.flush()
+        with pytest.raises(nats.errors.TimeoutError):
+            await landed.next_msg(timeout=1.0)
+        # Not answered, and not handled either.
+        with pytest.raises(QueryFailed):
+            await h001.query(
+                "outcome", {"command_id": "steered-1", "source": "hospital/H002"}, as_operator=True
+            )
+        # The party's own inbox is answered as always.
+        own = await victim.request(
+            "kadaster.rpc.hospital.H001.midid.issue",
+            json.dumps(h001.envelope("midid.issue", {"modality": "CT"})).encode(),
+            timeout=5,
+        )
+        assert json.loads(own.data)["status"] == "accepted"
+    finally:
+        await victim.close()
+        await attacker.close()
