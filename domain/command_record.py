@@ -38,6 +38,8 @@ class CommandRecord(Aggregate):
         body_encoding: str
         outcome: dict[str, Any]
         attributes: dict[str, str] | None = None
+        sent_at: str | None = None
+        """The envelope's `time`: the sender's claim, kept beside `received_at`, the register's moment."""
 
     @event(Handled)
     def __init__(

@@ -95,7 +95,7 @@ class MidId:
     def parse(cls, text: str, field: str = "data.mid_id") -> MidId:
         """Accepts upper- or lower-case, with or without dashes and surrounding spaces."""
         compact = text.strip().upper().replace("-", "")
-        match = _COMPACT.match(compact)
+        match = _COMPACT.fullmatch(compact)
         if match is None:
             raise DomainError(
                 "schema",
@@ -149,7 +149,7 @@ class Source:
         if text in AUTHORITIES:
             return cls(text)
         kind, _, party = text.partition("/")
-        if kind in ("hospital", "supplier") and _PARTY.match(party):
+        if kind in ("hospital", "supplier") and _PARTY.fullmatch(party):
             return cls(kind, party)
         raise DomainError(
             "schema",

@@ -11,25 +11,35 @@ REGIONS = ("flemish", "brussels", "wallonia")
 PROVINCES = {
     "Antwerpen": ("flemish", ("antwerpen", "antwerp", "anvers")),
     "Limburg": ("flemish", ("limburg", "limbourg")),
-    "Oost-Vlaanderen": ("flemish", ("oost-vlaanderen", "east flanders", "flandre orientale")),
-    "West-Vlaanderen": ("flemish", ("west-vlaanderen", "west flanders", "flandre occidentale")),
-    "Vlaams-Brabant": ("flemish", ("vlaams-brabant", "flemish brabant", "brabant flamand")),
+    "Oost-Vlaanderen": ("flemish", ("oost-vlaanderen", "east flanders", "flandre orientale", "ostflandern")),
+    "West-Vlaanderen": (
+        "flemish",
+        ("west-vlaanderen", "west flanders", "flandre occidentale", "westflandern"),
+    ),
+    "Vlaams-Brabant": (
+        "flemish",
+        ("vlaams-brabant", "flemish brabant", "brabant flamand", "flämisch-brabant"),
+    ),
     "Brussel": (
         "brussels",
         (
             "brussel",
             "brussels",
             "bruxelles",
+            "brüssel",
             "brussels hoofdstedelijk gewest",
             "brussels-capital region",
             "région de bruxelles-capitale",
         ),
     ),
-    "Henegouwen": ("wallonia", ("henegouwen", "hainaut")),
-    "Luik": ("wallonia", ("luik", "liège", "liege")),
+    "Henegouwen": ("wallonia", ("henegouwen", "hainaut", "hennegau")),
+    "Luik": ("wallonia", ("luik", "liège", "liege", "lüttich")),
     "Luxemburg": ("wallonia", ("luxemburg", "luxembourg")),
     "Namen": ("wallonia", ("namen", "namur")),
-    "Waals-Brabant": ("wallonia", ("waals-brabant", "walloon brabant", "brabant wallon")),
+    "Waals-Brabant": (
+        "wallonia",
+        ("waals-brabant", "walloon brabant", "brabant wallon", "wallonisch-brabant"),
+    ),
 }
 """Each province under its Dutch name, with its region and its Dutch, English, French and German names."""
 
@@ -58,7 +68,7 @@ UNKNOWN_PROVINCE = "onbekend"
 """What an institution's province is recorded as when nobody said it."""
 
 MODALITY_ALIASES = {
-    Modality.MRI: ("mr", "nmr", "mri", "irm"),
+    Modality.MRI: ("mr", "nmr", "mri", "irm", "mrt"),
     Modality.CT: ("ct scan", "ct scanner", "scanner"),
     Modality.PET: ("pet scan",),
     Modality.PET_MRI: ("pet mr",),

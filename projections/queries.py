@@ -281,7 +281,7 @@ class Queries:
         limit, offset = _page(filters)
         with self.store.reading() as tx:
             items = mid_id_register.list_mid_ids(
-                tx, filters.get("institution"), filters.get("modality"), filters.get("status"), limit, offset
+                tx, filters.get("institution"), _modality(filters), filters.get("status"), limit, offset
             )
             devices = kadaster_view.device_summaries(tx, [item["mid_id"] for item in items], self.today())
         for item in items:

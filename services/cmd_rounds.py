@@ -29,7 +29,7 @@ def _exact_number(value: Any) -> str:
     """A non-negative number (JSON number or decimal string) recorded exactly as "n" or "n/d"."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise PydanticCustomError("schema", _NUMBER_HINT)
-    if isinstance(value, str) and not _NUMBER_TEXT.match(value.strip()):
+    if isinstance(value, str) and not _NUMBER_TEXT.fullmatch(value.strip()):
         # No exponents in text: "1e999999999" would be an enormous exact integer.
         raise PydanticCustomError("schema", _NUMBER_HINT)
     if isinstance(value, float) and not math.isfinite(value):

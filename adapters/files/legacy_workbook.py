@@ -365,7 +365,7 @@ class _RowReader:
         if value is None:
             return None
         compact = "".join(value.split())
-        if not _PARTY.match(compact):
+        if not _PARTY.fullmatch(compact):
             self.problem("institution", "a recognition number has only letters, digits, '-' and '_'")
             return None
         return compact
@@ -471,11 +471,11 @@ def _parse_date(value: Any) -> date:
             raise ValueError("not a date (use dd/mm/yyyy or yyyy-mm-dd)")
         return _EXCEL_EPOCH + timedelta(days=int(value))
     text = str(value).strip()
-    found = _DAY_FIRST.match(text)
+    found = _DAY_FIRST.fullmatch(text)
     if found:
         day, month, year = (int(part) for part in found.groups())
     else:
-        found = _YEAR_FIRST.match(text)
+        found = _YEAR_FIRST.fullmatch(text)
         if not found:
             raise ValueError("not a date (use dd/mm/yyyy or yyyy-mm-dd)")
         year, month, day = (int(part) for part in found.groups())

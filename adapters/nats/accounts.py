@@ -67,7 +67,7 @@ class PartiesFile(BaseModel):
     @classmethod
     def _party_ids(cls, ids: list[str]) -> list[str]:
         for party in ids:
-            if not _NAME.match(party):
+            if not _NAME.fullmatch(party):
                 raise ValueError(f"{party!r} is not an id ([A-Za-z0-9_-], 1 to 64 characters)")
         return _unique(ids)
 
@@ -258,7 +258,7 @@ def parties_users(parties: PartiesFile) -> list[NatsUser]:
     )
     taken = {u.name for u in users}
     for name, roles in parties.service_roles().items():
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise PartiesError(f"service user {name!r} is not a name ([A-Za-z0-9_-], 1 to 64 characters)")
         if name in taken:
             raise PartiesError(f"service user {name!r} has the name of a party")
@@ -301,7 +301,7 @@ def bcrypt_hasher(cost: int = BCRYPT_COST) -> Hasher | None:
     except ImportError:
         return None
     probe = crypt.crypt("probe", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
-    if not probe or not _BCRYPT.match(probe):
+    if not probe or not _BCRYPT.fullmatch(probe):
         return None
 
     def hash_password(password: str, previous: str | None) -> str:
@@ -357,10 +357,10 @@ def assign_secrets(
         kept = previous.secrets.get(user.name)
         if user.name in given:
             value = given[user.name]
-            if _BCRYPT.match(value):
+            if _BCRYPT.fullmatch(value):
                 assigned[user.name] = Secret(None, value)
                 continue
-            if not _PLAIN_PASSWORD.match(value):
+            if not _PLAIN_PASSWORD.fullmatch(value):
                 raise PartiesError(
                     f"password of {user.name}: use 16 to 128 characters of letters, digits and "
                     "_.~!@#%^&*()+=:,;?/- or a bcrypt hash"
