@@ -81,12 +81,29 @@ def _encode_body(body: bytes) -> tuple[str, str]:
         return base64.b64encode(body).decode("ascii"), "base64"
 
 
+EXPECTED_FORMATS = {
+    "date": "expected a date as YYYY-MM-DD, e.g. 2024-04-23",
+    "datetime": "expected an ISO 8601 moment, e.g. 2024-04-23T10:00:00Z",
+}
+"""What a person should have written, for the date and moment errors pydantic words tersely."""
+
+
+def _expected_format(error_type: str) -> str | None:
+    if error_type.startswith("date_"):
+        return EXPECTED_FORMATS["date"]
+    if error_type.startswith("datetime_"):
+        return EXPECTED_FORMATS["datetime"]
+    return None
+
+
 def _validation_details(error: ValidationError) -> list[ErrorDetail]:
     details = []
     for item in error.errors(include_url=False):
         location = ".".join(str(p) for p in ("data", *item["loc"]))
         code = item["type"] if item["type"] in ("midid_checksum", "modality_not_in_scope") else "schema"
-        details.append(ErrorDetail(code, f"{location}: {item['msg']}", location))
+        expected = _expected_format(item["type"])
+        message = f"{location}: {item['msg']}" + (f" ({expected})" if expected else "")
+        details.append(ErrorDetail(code, message, location))
     return details
 
 

@@ -13,6 +13,16 @@ from typing import Any
 from adapters.config import Settings, SettingsError, load_settings
 from adapters.nats.accounts import client_options
 from adapters.nats.client import KadasterClient, KadasterError, QueryFailed
+from domain.errors import DomainError
+from domain.identifiers import Source
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+"""A command was rejected, a query found nothing, a check failed (`audit verify`: tampering)."""
+EXIT_USAGE = 2
+"""The request itself is wrong: an argument, a file that cannot be read, a setting."""
+EXIT_UNREACHABLE = 3
+"""NATS or the service does not answer; retrying with the same --id is safe."""
 
 
 def settings_or_exit() -> Settings:
@@ -63,11 +73,19 @@ def print_outcome(args: argparse.Namespace, outcome: dict[str, Any]) -> int:
 
 def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awaitable[int]]) -> int:
     settings = settings_or_exit()
+    try:
+        Source.parse(source)
+    except DomainError as error:
+        print(f"kadaster: --source: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
-    extra: dict[str, Any] = {}
+    async def quiet(error: Exception) -> None:
+        """The client's own error reports are tracebacks; the one line below says what went wrong."""
+
+    extra: dict[str, Any] = {"error_cb": quiet}
     if getattr(args, "credentials", None):
         with open(args.credentials, encoding="utf-8") as handle:
-            extra = client_options(json.load(handle), source)
+            extra.update(client_options(json.load(handle), source))
 
     async def main() -> int:
         try:
@@ -85,7 +103,7 @@ def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awai
                 "Is `kadaster serve` running? (--nats-url or KADASTER_NATS_URL)",
                 file=sys.stderr,
             )
-            return 3
+            return EXIT_UNREACHABLE
         async with client:
             try:
                 return await work(client)
@@ -95,7 +113,7 @@ def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awai
                 return 1
             except KadasterError as error:
                 print(f"kadaster: {error}", file=sys.stderr)
-                return 3
+                return EXIT_UNREACHABLE
 
     return asyncio.run(main())
 

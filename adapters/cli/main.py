@@ -13,6 +13,8 @@ from typing import Any
 from adapters.bootstrap import ROLES, freeze_startup_heap, serve
 from adapters.cli.audit import add_audit_commands, add_export_commands
 from adapters.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
     add_client_options,
     client_url,
     emit,
@@ -98,8 +100,13 @@ def cmd_midid_list(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     raw = args.data
     if raw.startswith("@"):
-        with open(raw[1:], encoding="utf-8") as handle:
-            raw = handle.read()
+        try:
+            with open(raw[1:], encoding="utf-8") as handle:
+                raw = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"kadaster: cannot read --data file {raw[1:]}: {reason}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         data = json.loads(raw)
     except ValueError as error:
@@ -279,7 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "console" if sys.stderr.isatty() else "json",
             os.environ.get("KADASTER_LOG_LEVEL", "warning").lower(),
         )
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): nothing more to say, and nothing to say it to.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     return result
 
 

@@ -67,3 +67,14 @@ def test_numbers_in_commands_are_bounded_and_refused_as_schema_beyond(sender: Se
     huge = application_data(applications_2024()[0]) | {"justified_activity_per_device": 10**40}
     outcome = sender.send(f"hospital/{applications_2024()[0]['institution']}", "round.apply", huge)
     assert outcome["status"] == "rejected" and outcome["errors"][0]["code"] == "schema", outcome
+
+
+def test_a_date_in_the_wrong_format_says_which_format_is_expected(sender: Sender) -> None:
+    from tests.services.test_device_lifecycle import HOSPITAL, issue, report
+
+    mid_id = issue(sender)
+    outcome = sender.send(HOSPITAL, "device.report", report(mid_id, installed_on="23/04/2024"))
+    assert outcome["status"] == "rejected"
+    (error,) = outcome["errors"]
+    assert error["field"] == "data.installed_on"
+    assert error["message"].endswith("(expected a date as YYYY-MM-DD, e.g. 2024-04-23)")
