@@ -28,9 +28,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
 
     async def work(client: Any) -> int:
-        rejected = 0
+        from adapters.client import QueryFailed
+
+        rejected = recorded_before = 0
         for number, command in enumerate(commands, start=1):
-            outcome = await client.send(command.type, command.data, command_id=command.command_id)
+            try:
+                # Sent before (the same file imported again): its first outcome stands, nothing is new.
+                outcome = await client.outcome(command.command_id)
+                recorded_before += 1
+            except QueryFailed:
+                outcome = await client.send(command.type, command.data, command_id=command.command_id)
             if outcome["status"] != "accepted":
                 rejected += 1
                 codes = ", ".join(f"{e['code']}: {e['message']}" for e in outcome["errors"])
@@ -39,12 +46,23 @@ def cmd_import(args: argparse.Namespace) -> int:
                 print(f"\r{number}/{len(commands)} commands", end="", file=sys.stderr)
         if sys.stderr.isatty():
             print(file=sys.stderr)
-        summary = {"commands": len(commands), "accepted": len(commands) - rejected, "rejected": rejected}
-        print(
-            json.dumps(summary)
-            if args.json
-            else f"{summary['accepted']} of {summary['commands']} commands accepted, {rejected} rejected"
-        )
+        summary = {
+            "commands": len(commands),
+            "accepted": len(commands) - rejected,
+            "rejected": rejected,
+            "recorded_before": recorded_before,
+            "new": len(commands) - recorded_before,
+        }
+        if args.json:
+            print(json.dumps(summary))
+        elif recorded_before == len(commands):
+            total = len(commands)
+            print(f"nothing new: all {total} commands were recorded before ({rejected} of them rejected)")
+        else:
+            print(
+                f"{summary['accepted']} of {summary['commands']} commands accepted, {rejected} rejected"
+                + (f" ({recorded_before} recorded before)" if recorded_before else "")
+            )
         return 1 if rejected else 0
 
     return run_client(args, "vazg", work)

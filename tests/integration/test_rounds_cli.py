@@ -49,6 +49,7 @@ async def test_importing_the_series_file_prints_the_published_rankings(kadaster:
         "rounds", "import", str(DATA / "care_regions_2017h1.json"), "--nats-url", url
     )
     assert code == 0, err
+    assert out.strip() == "nothing new: all 15 commands were recorded before (0 of them rejected)"
     assert kadaster.register.position() == position
 
 
