@@ -21,6 +21,8 @@ BILLABLE_USES = ("clinical", "mixed")
 STATEMENT_FIELDS = ("manufacturer", "model", "serial_number", "campus", "installed_on", "use")
 """What a hospital states about a device besides its modality, which the MID-ID fixes."""
 
+CAMPUS_NOT_LISTED = "campus"
+"""The discrepancy of a reported campus that is not among the institution's campuses (the FOD's list)."""
 COMPARED_FIELDS = ("institution", "modality", "manufacturer", "model", "serial_number", "installed_on")
 """What the hospital's and the supplier's statements should agree on."""
 
@@ -510,9 +512,28 @@ class Device(Aggregate):
         for field, discrepancy in found.items():
             if self.discrepancies.get(field) != discrepancy:
                 self._record_discrepancy(**discrepancy, source=source, command_id=command_id)
-        for field in sorted(set(self.discrepancies) - set(found)):
+        for field in sorted(set(self.discrepancies) & set(COMPARED_FIELDS) - set(found)):
             self._resolve_discrepancy(
                 field=field, value=_shown(self._reported_value(field)), source=source, command_id=command_id
+            )
+
+    def reconcile_campus(self, campuses: list[str], source: str, command_id: str) -> None:
+        """A reported campus the FOD does not list for the institution is a discrepancy, not silence."""
+        campus = self.record.get("campus")
+        wrong = bool(campuses) and campus is not None and campus not in campuses
+        if wrong and self.discrepancies.get(CAMPUS_NOT_LISTED, {}).get("reported_value") != campus:
+            self._record_discrepancy(
+                field=CAMPUS_NOT_LISTED,
+                reported_value=str(campus),
+                reported_source=self._reported_source("campus"),
+                supplier_value=", ".join(campuses),
+                supplier_source="fod",
+                source=source,
+                command_id=command_id,
+            )
+        elif not wrong and CAMPUS_NOT_LISTED in self.discrepancies:
+            self._resolve_discrepancy(
+                field=CAMPUS_NOT_LISTED, value=str(campus), source=source, command_id=command_id
             )
 
     @event(DiscrepancyRecorded)

@@ -12,6 +12,7 @@ from domain.device import Device, device_id
 from domain.errors import DomainError
 from domain.fanc import LegacyFancNumber, check_in_fanc_scope, legacy_number_id, normalise_legacy_number
 from domain.identifiers import PARTY_PATTERN, MidId
+from domain.institution import Institution, institution_id
 from domain.mid_id import LegacyRef, MidIdRecord, legacy_ref_id
 from services.cmd_mid_ids import require_mid_id, take_next_number
 from services.commands import Cause, CommandData, MidIdField, ModalityField, Result, command
@@ -133,6 +134,13 @@ def device_of(uow: UnitOfWork, record: MidIdRecord, cause: Cause) -> Device:
     return device
 
 
+def check_campus(uow: UnitOfWork, device: Device, cause: Cause) -> None:
+    """Compares the device's campus with the campuses the FOD registered for its institution."""
+    institution = uow.get(Institution, institution_id(device.institution))
+    if institution is not None:
+        device.reconcile_campus(list(institution.campuses), **cause.provenance)
+
+
 def device_result(device: Device, **extra: Any) -> Result:
     return {
         "mid_id": device.mid_id,
@@ -160,6 +168,7 @@ def report(uow: UnitOfWork, data: ReportDevice, cause: Cause) -> Result:
         use=data.use,
         **cause.provenance,
     )
+    check_campus(uow, device, cause)
     return device_result(device, restated=restated and recorded, unchanged=not recorded)
 
 
@@ -170,6 +179,7 @@ def change(uow: UnitOfWork, data: ChangeDevice, cause: Cause) -> Result:
     record.check_not_cancelled()
     device = require_device(uow, data.mid_id)
     changed = device.change(data.changes.as_dict(), data.effective_on, **cause.provenance)
+    check_campus(uow, device, cause)
     return device_result(device, changed=changed, effective_on=data.effective_on)
 
 
@@ -209,6 +219,7 @@ def installation(uow: UnitOfWork, data: RecordInstallation, cause: Cause) -> Res
 def correct(uow: UnitOfWork, data: CorrectDevice, cause: Cause) -> Result:
     device = require_device(uow, data.mid_id)
     corrected = device.correct(data.corrections.as_dict(), data.reason, **cause.provenance)
+    check_campus(uow, device, cause)
     return device_result(device, corrected=corrected)
 
 

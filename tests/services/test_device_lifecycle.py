@@ -631,3 +631,32 @@ def test_provinces_regions_and_modalities_are_known_by_their_other_names(sender:
     # A hospital asking for an "MR" gets an MRI MID-ID.
     issued = sender.accepted(HOSPITAL, "midid.issue", {"modality": "MR"})
     assert issued["modality"] == "MRI"
+
+
+def test_a_campus_the_institution_does_not_have_is_a_discrepancy_until_it_is_one_of_its_campuses(
+    sender: Sender,
+) -> None:
+    sender.accepted(
+        "fod",
+        "institution.register",
+        {
+            "institution": "H001",
+            "name": "ZNA",
+            "province": "Antwerpen",
+            "region": "flemish",
+            "campuses": ["Campus Noord", "Campus Zuid"],
+        },
+    )
+    mid_id = issue(sender)
+    reported = sender.accepted(HOSPITAL, "device.report", report(mid_id, campus="Campus Oost"))
+    assert reported["discrepancies"] == [
+        {
+            "field": "campus",
+            "reported_value": "Campus Oost",
+            "reported_source": HOSPITAL,
+            "supplier_value": "Campus Noord, Campus Zuid",
+            "supplier_source": "fod",
+        }
+    ]
+    fixed = sender.accepted(HOSPITAL, "device.report", report(mid_id, campus="Campus Zuid"))
+    assert fixed["discrepancies"] == []
