@@ -9,11 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT, checkpoint_of
-from adapters.client import KadasterClient
+from adapters.bootstrap import ROLES, started
 from adapters.config import load_settings
-from adapters.nats_server import NatsServer, free_port
-from adapters.runtime import ROLES, started
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT, checkpoint_of
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer, free_port
 
 
 async def measure(rate: float, seconds: float, interval: float) -> dict[str, float]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adapters.nats_server import free_port
+from adapters.nats.server import free_port
 
 
 def kadaster(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from adapters.bootstrap import open_register
 from adapters.cli.common import add_client_options, emit, print_table, run_client, settings_or_exit
+from adapters.nats.client import QueryFailed
 from domain.errors import DomainError
 from services.rounds import series_commands, verify_rounds
 
@@ -28,8 +29,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
 
     async def work(client: Any) -> int:
-        from adapters.client import QueryFailed
-
         rejected = recorded_before = 0
         for number, command in enumerate(commands, start=1):
             try:

@@ -554,7 +554,7 @@ def test_a_missing_or_swapped_key_is_an_error_once_the_ledger_has_checkpoints(
 def test_a_key_rotation_is_a_recorded_act_after_which_the_ledger_goes_on_with_the_new_key(
     sender: Sender, register: Register, cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapters.ledger_runner import recorded_keys
+    from adapters.ledger.runner import recorded_keys
 
     populate(sender, 2)
     assert audit("advance") == 0

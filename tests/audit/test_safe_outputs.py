@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from adapters.bootstrap import open_register
 from adapters.config import load_settings
-from adapters.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
-from adapters.runtime import open_register
+from adapters.files.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
 from services.register import Register
 from tests.audit.test_ledger import audit, cli_env  # noqa: F401  (fixture)
 from tests.conftest import Sender
@@ -25,7 +25,7 @@ HOSTILE = '=HYPERLINK("http://evil.example/","Siemens")'
 def export(*argv: str) -> int:
     import argparse
 
-    from adapters.audit_cli import add_export_commands
+    from adapters.cli.audit import add_export_commands
 
     parser = argparse.ArgumentParser(prog="kadaster")
     add_export_commands(parser.add_subparsers(dest="command", required=True))

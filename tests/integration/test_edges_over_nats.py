@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.client import KadasterClient, QueryFailed
-from adapters.nats_server import NatsServer
-from adapters.runtime import Running
+from adapters.bootstrap import Running
+from adapters.nats.client import KadasterClient, QueryFailed
+from adapters.nats.server import NatsServer
 from services.register import Register
 from tests.domain.test_allocation_policies import PROVINCES_2023, REFERENCE_2024
 
@@ -118,9 +118,10 @@ async def test_a_message_that_cannot_be_settled_is_rejected_recorded_and_acked_a
 ) -> None:
     import nats
 
-    from adapters.gateway import CommandGateway
-    from adapters.ingest import run_ingest
-    from adapters.streams import (
+    from adapters.nats.gateway import CommandGateway
+    from adapters.nats.ingest import run_ingest
+    from adapters.nats.outcomes import OutcomePublisher
+    from adapters.nats.streams import (
         CMD_STREAM,
         INGEST_CONSUMER,
         SETTLE_AFTER,
@@ -144,7 +145,7 @@ async def test_a_message_that_cannot_be_settled_is_rejected_recorded_and_acked_a
     await ensure_ingest_consumer(js, ack_wait=1.0)
     gateway = CommandGateway(FailsOnPoison(register))
     stop = asyncio.Event()
-    ingest = asyncio.create_task(run_ingest(js, gateway, stop))
+    ingest = asyncio.create_task(run_ingest(js, OutcomePublisher(nc, js), gateway, stop))
     try:
         async with KadasterClient(nc, "hospital/H001") as h001:
             poison = h001.envelope("midid.issue", {"modality": "CT", "note": "poison"}, command_id="poison-1")
@@ -171,9 +172,9 @@ async def test_the_service_answers_ping_only_once_every_endpoint_answers_50_star
     import nats
     import nats.errors
 
-    from adapters.gateway import CommandGateway
-    from adapters.nats_service import KadasterService
-    from adapters.runtime import open_read_side
+    from adapters.bootstrap import open_read_side
+    from adapters.nats.gateway import CommandGateway
+    from adapters.nats.service import KadasterService
     from services.processor import CommandProcessor
     from tests.integration.conftest import service_settings
 

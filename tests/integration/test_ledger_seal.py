@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.client import KadasterClient
-from adapters.nats_server import NatsServer
+from adapters.nats.client import KadasterClient
+from adapters.nats.server import NatsServer
 from services.register import Register, event_store_env
 from tests.audit.test_ledger import RawEvents, notification_ids
 from tests.integration.conftest import ServiceProcess, process_env, wait_for_service
@@ -83,7 +83,7 @@ async def test_sigterm_a_second_after_a_command_seals_it_and_the_published_check
 def test_a_kept_checkpoint_is_read_bare_or_as_a_cloudevent(form: str) -> None:
     import json
 
-    from adapters.checkpoint_publisher import checkpoint_of
+    from adapters.ledger.publisher import checkpoint_of
 
     bare = {
         "version": 1,

@@ -450,7 +450,7 @@ def test_a_parties_file_may_be_toml(tmp_path: Path) -> None:
 async def test_the_auditor_reads_every_query_and_the_checkpoints_and_sends_nothing(
     secured: SecuredRegister,
 ) -> None:
-    from adapters.checkpoint_publisher import CHECKPOINT_SUBJECT, newest_published_checkpoint
+    from adapters.ledger.publisher import CHECKPOINT_SUBJECT, newest_published_checkpoint
 
     h001 = await secured.party("hospital/H001")
     assert (await h001.client.issue_mid_id("CT"))["status"] == "accepted"
