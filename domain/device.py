@@ -21,8 +21,6 @@ BILLABLE_USES = ("clinical", "mixed")
 STATEMENT_FIELDS = ("manufacturer", "model", "serial_number", "campus", "installed_on", "use")
 """What a hospital states about a device besides its modality, which the MID-ID fixes."""
 
-CAMPUS_NOT_LISTED = "campus"
-"""The discrepancy of a reported campus that is not among the institution's campuses (the FOD's list)."""
 COMPARED_FIELDS = ("institution", "modality", "manufacturer", "model", "serial_number", "installed_on")
 """What the hospital's and the supplier's statements should agree on."""
 
@@ -518,23 +516,13 @@ class Device(Aggregate):
             )
 
     def reconcile_campus(self, campuses: list[str], source: str, command_id: str) -> None:
-        """A reported campus the FOD does not list for the institution is a discrepancy, not silence."""
-        campus = self.record.get("campus")
-        wrong = bool(campuses) and campus is not None and campus not in campuses
-        if wrong and self.discrepancies.get(CAMPUS_NOT_LISTED, {}).get("reported_value") != campus:
-            self._record_discrepancy(
-                field=CAMPUS_NOT_LISTED,
-                reported_value=str(campus),
-                reported_source=self._reported_source("campus"),
-                supplier_value=", ".join(campuses),
-                supplier_source="fod",
-                source=source,
-                command_id=command_id,
-            )
-        elif not wrong and CAMPUS_NOT_LISTED in self.discrepancies:
-            self._resolve_discrepancy(
-                field=CAMPUS_NOT_LISTED, value=str(campus), source=source, command_id=command_id
-            )
+        campus, said = self.record.get("campus"), dict(field="campus", source=source, command_id=command_id)
+        if campuses and campus is not None and campus not in campuses:
+            if self.discrepancies.get("campus", {}).get("reported_value") != campus:
+                said.update(reported_value=campus, supplier_value=", ".join(campuses), supplier_source="fod")
+                self._record_discrepancy(reported_source=self._reported_source("campus"), **said)
+        elif "campus" in self.discrepancies:
+            self._resolve_discrepancy(value=str(campus), **said)
 
     @event(DiscrepancyRecorded)
     def _record_discrepancy(
