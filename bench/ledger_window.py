@@ -11,7 +11,7 @@ from pathlib import Path
 
 from adapters.bootstrap import ROLES, started
 from adapters.config import load_settings
-from adapters.ledger.publisher import CHECKPOINT_SUBJECT, checkpoint_of
+from adapters.ledger.publisher import CHECKPOINT_SUBJECT, read_checkpoint
 from adapters.nats.client import KadasterClient
 from adapters.nats.server import NatsServer, free_port
 
@@ -36,7 +36,7 @@ async def measure(rate: float, seconds: float, interval: float) -> dict[str, flo
                 sealed: list[tuple[float, int]] = []
 
                 async def on_checkpoint(msg: object) -> None:
-                    sealed.append((time.monotonic(), checkpoint_of(json.loads(msg.data)).tree_size))  # type: ignore[attr-defined]
+                    sealed.append((time.monotonic(), read_checkpoint(msg.data).tree_size))  # type: ignore[attr-defined]
 
                 await running.nc.subscribe(CHECKPOINT_SUBJECT, cb=on_checkpoint)
                 samples: list[tuple[float, int]] = []

@@ -83,7 +83,7 @@ async def test_sigterm_a_second_after_a_command_seals_it_and_the_published_check
 def test_a_kept_checkpoint_is_read_bare_or_as_a_cloudevent(form: str) -> None:
     import json
 
-    from adapters.ledger.publisher import checkpoint_of
+    from adapters.ledger.publisher import read_checkpoint
 
     bare = {
         "version": 1,
@@ -105,4 +105,4 @@ def test_a_kept_checkpoint_is_read_bare_or_as_a_cloudevent(form: str) -> None:
             "data": bare,
         }
     )
-    assert checkpoint_of(json.loads(json.dumps(document))).tree_size == 3
+    assert read_checkpoint(json.dumps(document)).tree_size == 3
