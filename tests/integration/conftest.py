@@ -123,7 +123,9 @@ async def wait_for_service(nats_url: str, timeout: float = 90.0, instances: int 
             seen: list[bytes] = []
 
             async def collect(msg: Any, seen: list[bytes] = seen) -> None:
-                seen.append(msg.data)
+                # The server itself answers a request nobody listens to with a 503 "no responders".
+                if (msg.headers or {}).get("Status") != "503":
+                    seen.append(msg.data)
 
             sub = await nc.subscribe(inbox, cb=collect)
             await nc.publish("$SRV.PING.kadaster", b"", reply=inbox)

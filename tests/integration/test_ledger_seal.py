@@ -34,6 +34,7 @@ async def test_sigterm_a_second_after_a_command_seals_it_and_the_published_check
     # No periodic pass will come in time: only the seal on stop can cover the command.
     env["KADASTER_LEDGER_INTERVAL_SECONDS"] = "60"
     env["KADASTER_LOG_LEVEL"] = "info"
+    env["PYTHONUNBUFFERED"] = "1"
     service = ServiceProcess("serve", env, tmp_path / "serve.log")
     service.start()
     try:
