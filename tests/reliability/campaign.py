@@ -17,6 +17,7 @@ from pathlib import Path
 from adapters.logging import configure_logging
 from tests.reliability.faults import Report, scenario
 from tests.reliability.fuzzing import TALLY_FILE
+from tests.reliability.hostile import hostile_party
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = [
@@ -117,9 +118,21 @@ def main() -> int:
         print(f"{name} on {kind}: {commands} commands, {kills} faults ...", file=sys.stderr)
         reports.append(asyncio.run(scenario(name, kind, commands, kills)))
         print(f"  {reports[-1].as_dict()}", file=sys.stderr)
+    hostile: dict[str, object] = {}
+    if not chosen or "hostile-party" in chosen:
+        print("one hostile party: 1000 honest commands at 50/s, a flood at 50/s ...", file=sys.stderr)
+        report, hostile = asyncio.run(hostile_party(1000, 50.0, hostile_rate=50.0))
+        report.faults = int(report.malformed)
+        reports.append(report)
+        print(f"  {hostile}", file=sys.stderr)
     print("fuzzing and property tests with the full hypothesis profile ...", file=sys.stderr)
     fuzz = fuzz_campaign()
     table = markdown(reports, fuzz)
+    if hostile:
+        table += (
+            f"\n\nOne hostile party: the other hospital's outcomes came after {hostile['p50 s']} s "
+            f"(median), {hostile['p99 s']} s (p99), {hostile['worst s']} s at worst."
+        )
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
@@ -129,6 +142,7 @@ def main() -> int:
                 "seconds": round(time.monotonic() - began, 1),
                 "scenarios": [r.as_dict() for r in reports],
                 "fuzz": fuzz,
+                "hostile_party": hostile,
                 "table": table,
             },
             indent=2,
