@@ -24,6 +24,7 @@ from domain.device import Device
 from domain.events import event_class, event_classes
 from domain.fanc import LegacyFancNumber
 from domain.institution import Institution
+from domain.ledger_key import LedgerKeys
 from domain.mid_id import LegacyRef, MidIdRecord, MidIdSequence
 
 SOURCE = "kadaster"
@@ -199,6 +200,10 @@ NOT_PUBLISHED: dict[type[Any], str] = {
     event_class(RoundIndex, "Started"): "the index of rounds",
     event_class(RoundIndex, "RoundListed"): "the index of rounds (round.opened says it)",
     event_class(CareCapacity, "Started"): "the opening of a programme's running count",
+    event_class(LedgerKeys, "Started"): "the opening of the record of the ledger's keys",
+    event_class(
+        LedgerKeys, "Rotated"
+    ): "a key rotation, an operator's console act: the next checkpoints carry the new key id",
 }
 """Internal bookkeeping, never published, with the reason."""
 

@@ -131,10 +131,11 @@ def test_an_outcome_goes_out_as_a_kadaster_outcome_cloudevent_about_its_command(
     assert read.get_attributes()["type"] == "kadaster.outcome"
     assert read.get_attributes()["subject"] == "hospital/H001:order-6"
     assert read.get_data() == accepted
-    # A message whose id could not be read is named by its place on the stream.
+    # A message whose id could not be read is named by its place on the stream, as its outcome says.
     unreadable = sender.raw(b"not json", SUBJECT)
-    event = outcome_event(unreadable, "outcome:KADASTER_CMD:8", received, 8)
-    assert event["subject"] == "hospital/H001:stream-seq:8"
+    assert unreadable["keyed_by"] == "stream_sequence"
+    event = outcome_event(unreadable, "outcome:KADASTER_CMD:8", received, sender.sequence)
+    assert event["subject"] == f"hospital/H001:stream-seq:{sender.sequence}"
     assert schema_problems("kadaster.outcome.hospital.H001", json.dumps(event).encode()) == []
 
 
