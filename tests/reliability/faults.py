@@ -235,9 +235,10 @@ async def check(
     # Outcomes: exactly one per message, accepted for the good ones, rejected for the others.
     await wait_for(outcomes_count, len(sent.every), timeout=240)
     outcomes = [outcome_of(json.loads(b)) for b in await stream_bodies(js, OUTCOME_STREAM)]
+    # Every outcome names its command: an unreadable one by the id its `<source>:<id>` header gives.
     named = Counter(o["command_id"] for o in outcomes if o.get("command_id"))
     anonymous = sum(1 for o in outcomes if not o.get("command_id"))
-    lost = (sent.good | sent.refused) - set(named)
+    lost = sent.every - set(named)
     doubled = {command_id for command_id, n in named.items() if n > 1}
     answered: dict[str, str] = {}
     for outcome in outcomes:
@@ -274,9 +275,8 @@ async def check(
     doubled |= {c for c, n in Counter(e.command_id for e in issued).items() if n > 1}  # type: ignore[attr-defined]
     doubled |= set(stored) - set(answered)  # an effect whose command was not accepted
     lost |= {c for c in answered if stored.get(c) != answered[c]}  # accepted, but not so recorded
-    unexplained = len(sent.unreadable - lost)
-    report.lost = len(lost) + max(0, unexplained - anonymous)
-    report.doubled = len(doubled) + max(0, anonymous - len(sent.unreadable))
+    report.lost = len(lost)
+    report.doubled = len(doubled) + anonymous
     if lost or doubled:
         report.notes.append(f"lost: {sorted(lost)[:10]}, doubled: {sorted(doubled)[:10]}")
     store_duplicates = repeated([e.mid_id for e in issued]) + repeated([e.sequence for e in issued])  # type: ignore[attr-defined]
