@@ -133,6 +133,10 @@ class Projector:
         raise KeyError(f"no read model named {name!r} (known: {known})")
 
     def create_tables(self, reset_outdated: bool = True) -> None:
+        if self.tables_in_place():
+            # DDL on tables that exist still takes their locks, and on PostgreSQL a live projector
+            # in another process writing the same tables then deadlocks with it.
+            return
         with self.store.transaction() as tx:
             tx.execute(POSITIONS_DDL)
             recorded = {
@@ -164,6 +168,20 @@ class Projector:
                     "ON CONFLICT (name) DO NOTHING",
                     (projection.name, projection.version),
                 )
+
+    def tables_in_place(self) -> bool:
+        """Every table of every read model exists, recorded at this code's version."""
+        wanted = {"rm_positions", "rm_applying", "rm_transactions"}
+        for projection in self.projections:
+            wanted.update(projection.all_tables())
+        if not wanted <= self.store.tables():
+            return False
+        with self.store.reading() as tx:
+            recorded = {
+                row["name"]: int(row["version"])
+                for row in tx.execute("SELECT name, version FROM rm_positions").all()
+            }
+        return all(recorded.get(p.name) == p.version for p in self.projections)
 
     def position(self, name: str) -> int:
         with self.store.reading() as tx:

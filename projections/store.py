@@ -144,6 +144,15 @@ class ReadModelStore:
             with conn.transaction(), conn.cursor() as cursor:
                 yield Transaction(cursor, self.dialect)
 
+    def tables(self) -> set[str]:
+        """The names of the tables in this read-model database (its schema, on PostgreSQL)."""
+        if self.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+        with self.reading() as tx:
+            return {str(row["name"]) for row in tx.execute(sql).all()}
+
     def close(self) -> None:
         """Closes the connections of every thread that used this store."""
         with self._opened_lock:
