@@ -35,6 +35,7 @@ from adapters.nats.server import NatsServer
 from adapters.nats.service import KadasterService
 from adapters.nats.streams import ensure_ingest_consumer, ensure_streams
 from adapters.round_queries import ROUND_QUERIES
+from projections.access import AccessGrants
 from projections.audit_history import AuditHistory
 from projections.capacity import Capacity
 from projections.command_log import CommandLog
@@ -54,7 +55,15 @@ ROLES = ("ingest", "rpc", "projector", "relay", "api")
 
 
 def all_projections() -> list[Projection]:
-    return [MidIdRegister(), CommandLog(), KadasterView(), AuditHistory(), Discrepancies(), Capacity()]
+    return [
+        MidIdRegister(),
+        CommandLog(),
+        KadasterView(),
+        AuditHistory(),
+        Discrepancies(),
+        Capacity(),
+        AccessGrants(),
+    ]
 
 
 def private_sqlite(url: str) -> None:

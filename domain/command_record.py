@@ -40,6 +40,8 @@ class CommandRecord(Aggregate):
         attributes: dict[str, str] | None = None
         sent_at: str | None = None
         """The envelope's `time`: the sender's claim, kept beside `received_at`, the register's moment."""
+        person: str | None = None
+        """The envelope's `person`: who entered the command, where a person did."""
 
     @event(Handled)
     def __init__(
@@ -56,6 +58,7 @@ class CommandRecord(Aggregate):
         outcome: dict[str, Any],
         attributes: dict[str, str] | None = None,
         sent_at: str | None = None,
+        person: str | None = None,
     ) -> None:
         self.sender = sender
         self.command_id = command_id
@@ -70,6 +73,7 @@ class CommandRecord(Aggregate):
         # In binary mode the envelope's attributes came as headers, which the bytes do not hold.
         self.attributes = attributes
         self.sent_at = sent_at
+        self.person = person
 
     @property
     def accepted(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from itertools import islice
 from typing import Any, ClassVar
@@ -66,8 +66,9 @@ def _text(value: Any) -> str | None:
 class AuditHistory(Projection):
     name = "audit_history"
     # 2: holders keep the position they were learnt at, so the history is cut by position as of a moment.
-    version = 2
-    tables = ("rm_history", "rm_history_subjects", "rm_history_holders")
+    # 3: the person who entered each command, where one did.
+    version = 3
+    tables = ("rm_history", "rm_history_subjects", "rm_history_holders", "rm_history_people")
     appended: ClassVar[Mapping[str, str]] = {"rm_history": "position", "rm_history_holders": "position"}
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_history ("
@@ -85,6 +86,10 @@ class AuditHistory(Projection):
         # Whose MID-ID it is, for billing-number and old-FANC-number events that name only the MID-ID.
         "CREATE TABLE IF NOT EXISTS rm_history_holders (mid_id TEXT PRIMARY KEY, institution TEXT NOT NULL, "
         "position BIGINT NOT NULL)",
+        # The person who entered a command, where one did: every event the command caused shows them.
+        "CREATE TABLE IF NOT EXISTS rm_history_people ("
+        "source TEXT NOT NULL, command_id TEXT NOT NULL, person TEXT NOT NULL, "
+        "PRIMARY KEY (source, command_id))",
     )
 
     def __init__(self) -> None:
@@ -94,11 +99,18 @@ class AuditHistory(Projection):
         self._holders: dict[str, tuple[int, str]] = {}
 
     def wants(self, event_type: str) -> bool:
-        return event_type not in NOT_HISTORY
+        return True
 
     def apply(self, tx: Transaction, event: Any, position: int) -> None:
         event_type = type(event).__qualname__
         if event_type in NOT_HISTORY:
+            person = getattr(event, "person", None)
+            if person:
+                tx.execute(
+                    "INSERT INTO rm_history_people (source, command_id, person) VALUES (?, ?, ?) "
+                    "ON CONFLICT (source, command_id) DO NOTHING",
+                    (event.sender, event.command_id, person),
+                )
             return
         aggregate_type = event_type.rsplit(".", 1)[0]
         aggregate_id = str(event.originator_id)
@@ -223,9 +235,23 @@ def history(
         "ORDER BY position LIMIT ? OFFSET ?",
         (*params, limit, offset),
     ).all()
+    people = people_of(tx, [(r["source"], r["command_id"]) for r in rows if r["source"] and r["command_id"]])
     for row in rows:
         row["data"] = json.loads(row["data"])
+        row["person"] = people.get((row["source"], row["command_id"]))
     return rows
+
+
+def people_of(tx: Transaction, commands: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The person who entered each of these (source, command id), where one did."""
+    found: dict[tuple[str, str], str] = {}
+    for source, command_id in set(commands):
+        person = tx.execute(
+            "SELECT person FROM rm_history_people WHERE source = ? AND command_id = ?", (source, command_id)
+        ).scalar()
+        if person is not None:
+            found[(source, command_id)] = str(person)
+    return found
 
 
 def holder_of(tx: Transaction, mid_id: str) -> str | None:

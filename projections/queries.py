@@ -13,7 +13,16 @@ from domain.device_events import STATUSES as DEVICE_STATUSES
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import MidId
 from domain.reference import parse_modality, province_named
-from projections import audit_history, capacity, command_log, discrepancies, kadaster_view, mid_id_register
+from projections import (
+    access,
+    audit_history,
+    capacity,
+    command_log,
+    discrepancies,
+    kadaster_view,
+    mid_id_register,
+)
+from projections.access import AccessGrants
 from projections.capacity import Capacity
 from projections.command_log import CommandLog
 from projections.discrepancies import Discrepancies
@@ -26,7 +35,7 @@ from projections.versions import AsOfTransaction
 
 VERSIONED = tuple(
     table
-    for kind in (KadasterView, MidIdRegister, Discrepancies, Capacity, CommandLog)
+    for kind in (KadasterView, MidIdRegister, Discrepancies, Capacity, CommandLog, AccessGrants)
     for table in kind.versioned
 )
 APPENDED = dict(audit_history.AuditHistory.appended)
@@ -334,6 +343,13 @@ class Queries:
             found["discrepancies"] = discrepancies.list_discrepancies(
                 tx, self.today(), "open", mid_id=mid_id, limit=MAX_PAGE
             )
+            # Who said it: the person who entered the command, where one did.
+            said = [s for s in found["provenance"].values() if isinstance(s, dict) and s.get("command_id")]
+            people = audit_history.people_of(tx, [(s["source"], s["command_id"]) for s in said])
+            for s in said:
+                person = people.get((s["source"], s["command_id"]))
+                if person is not None:
+                    s["person"] = person
         return found
 
     def history(self, filters: dict[str, Any]) -> dict[str, Any]:
@@ -395,6 +411,22 @@ class Queries:
                 tx, sender, filters.get("status"), filters.get("command_id"), limit, offset
             )
         return {"items": items, "limit": limit, "offset": offset}
+
+    def access(self, filters: dict[str, Any]) -> dict[str, Any]:
+        limit, offset = _page(filters)
+        party = _text(filters, "party")
+        institution = _text(filters, "institution")
+        if institution is not None:
+            if party is not None and party != f"hospital/{institution}":
+                raise QueryError("forbidden", f"hospital {institution} may only see its own people", "party")
+            party = f"hospital/{institution}"
+        state = _choice(filters, "status", access.STATES, "current")
+        assert state is not None
+        with self.store.reading() as tx:
+            items = access.list_access(
+                tx, _text(filters, "person"), party, _text(filters, "role"), state, limit, offset
+            )
+        return {"status": state, "items": items, "limit": limit, "offset": offset}
 
     def outcome(self, filters: dict[str, Any]) -> dict[str, Any]:
         command_id = filters.get("command_id")
@@ -505,6 +537,18 @@ QUERIES: list[QuerySpec] = [
             "mid_id": "a MID-ID",
         },
         Queries.discrepancies,
+    ),
+    QuerySpec(
+        "access",
+        "Who may do what, for whom, since when, granted by whom (roles in force, revoked, or all)",
+        {
+            "person": "a person's id (login or identity provider subject)",
+            "party": "the party the role is held for, e.g. hospital/H001",
+            "role": "local-admin, requester, reporter, viewer, operator, admin or auditor",
+            "status": "current (default), revoked or all",
+            "institution": "hospital id: that hospital's people",
+        },
+        Queries.access,
     ),
     QuerySpec(
         "capacity",

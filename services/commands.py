@@ -28,6 +28,8 @@ class Cause:
     command_id: str
     sent_at: datetime | None
     received_at: datetime
+    person: str | None = None
+    """The CloudEvents extension `person`: who entered the command, where a person did."""
 
     @property
     def provenance(self) -> dict[str, str]:

@@ -106,6 +106,13 @@ class Envelope(BaseModel):
     time: datetime | None = None
     datacontenttype: JsonMediaType | None = JSON_MEDIA_TYPE
     data: Any = None
+    person: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Extension: who entered the command (the identity provider's subject or a local login)",
+    )
 
 
 class Outcome(BaseModel):

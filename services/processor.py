@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from domain.command_record import CommandRecord, command_record_id
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import Source
+from services.cmd_access import check_person
 from services.commands import Cause, CommandSpec, load_catalogue
 from services.envelope import MAX_MESSAGE_BYTES, Envelope, Outcome, binary_mode_attributes
 from services.register import INGEST_TRACKING, Register
@@ -132,6 +133,7 @@ class _Parsed:
     envelope: Envelope | None = None
     spec: CommandSpec | None = None
     data: Any = None
+    person: str | None = None
     rejection: tuple[ErrorDetail, ...] = ()
     keyed_by: str | None = None
     """How an unreadable message's key was found: `nats_msg_id` or `stream_sequence`."""
@@ -209,6 +211,7 @@ class CommandProcessor:
             parsed.keyed_by = None
             parsed.command_type = envelope.type
             parsed.envelope = envelope
+            parsed.person = envelope.person
             self._check_sender(parsed, subject, envelope)
             parsed.spec = self._spec_for(envelope, sender)
             parsed.data = self._parse_data(parsed.spec, envelope)
@@ -305,6 +308,8 @@ class CommandProcessor:
                 said.append(("command_duplicate", {"command_id": item.command_id, "sender": sender}))
                 continue
             outcome = self._decide(uow, item, sender, said)
+            if item.person is not None:
+                outcome["person"] = item.person
             body, body_encoding = _encode_body(item.inbound.body)
             record = CommandRecord(
                 sender=sender,
@@ -319,6 +324,7 @@ class CommandProcessor:
                 body_encoding=body_encoding,
                 outcome=outcome,
                 attributes=binary_mode_attributes(item.inbound.headers),
+                person=item.person,
             )
             records.append(record)
             this_batch[str(key)] = outcome
@@ -350,8 +356,11 @@ class CommandProcessor:
                 outcome["stream_sequence"] = item.inbound.stream_sequence
             return outcome
         assert item.spec is not None and item.envelope is not None and item.sender is not None
-        cause = Cause(item.sender, item.envelope.id, item.envelope.time, item.inbound.received_at)
+        cause = Cause(
+            item.sender, item.envelope.id, item.envelope.time, item.inbound.received_at, item.person
+        )
         try:
+            check_person(uow, cause, item.spec.type, known_only=True)
             result = item.spec.handler(uow, item.data, cause)
         except DomainError as error:
             uow.rollback_command()

@@ -46,6 +46,8 @@ class ErrorCode(StrEnum):
     ROUND_CLOSED = "round_closed"
     ROUND_UNKNOWN = "round_unknown"
     CONFLICT = "conflict"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"
     INTERNAL_ERROR = "internal_error"
     NOT_FOUND = "not_found"
@@ -63,6 +65,9 @@ class Outcome(envelope.Outcome):
     """The one answer to one command: on `kadaster.outcome...`, as the RPC reply, from the `outcome` query."""
 
     errors: list[ContractError] = Field(default_factory=list)  # type: ignore[assignment]
+    person: str | None = Field(
+        default=None, description="The person who entered the command (the envelope's `person`), if any"
+    )
 
 
 class QueryErrors(BaseModel):
