@@ -24,8 +24,12 @@ from nats.js import JetStreamContext
 
 from adapters import metrics
 from adapters.config import Settings
+from adapters.credentials import Credentials
+from adapters.fair_share import FairShare
 from adapters.files.safe_files import private_sqlite_file
-from adapters.http.api import create_app, run_http
+from adapters.http.api import CommandSender, create_app, run_http
+from adapters.http.auth import Guard, Sessions, session_secret
+from adapters.http.web import add_web_routes
 from adapters.ledger.runner import SEAL_WAIT_SECONDS, run_ledger
 from adapters.nats.gateway import CommandGateway
 from adapters.nats.ingest import run_ingest
@@ -133,6 +137,26 @@ def open_read_side(settings: Settings, register: Register) -> tuple[ReadModelSto
     return store, projector, Queries(register, store, projector, extra=ROUND_QUERIES)
 
 
+def fair_share_of(settings: Settings) -> FairShare:
+    return FairShare(
+        settings.http_commands_per_minute,
+        settings.http_queries_per_second,
+        settings.expensive_queries_per_party,
+        settings.expensive_queries_total,
+    )
+
+
+def open_guard(settings: Settings, register: Register, fair_share: FairShare) -> Guard:
+    """Credentials and sessions of the HTTP API, as the settings say."""
+    sessions = Sessions(
+        session_secret(settings.session_secret, settings.data_dir),
+        idle_seconds=settings.session_idle_minutes * 60,
+        absolute_seconds=settings.session_hours * 3600,
+        secure=settings.secure_cookies,
+    )
+    return Guard(Credentials(settings.credentials_database_url), register, sessions, fair_share)
+
+
 @dataclass
 class Running:
     """What a started process holds; tests and the CLI read the NATS URL from here."""
@@ -144,6 +168,7 @@ class Running:
     js: JetStreamContext
     queries: Queries | None = None
     projector: Projector | None = None
+    gateway: CommandGateway | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     failed: bool = False
 
@@ -215,9 +240,10 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
         running = Running(settings, nats_url, register, nc, js)
 
         gateway = None
-        if roles & {"ingest", "rpc"}:
+        if roles & {"ingest", "rpc", "api"}:
             gateway = CommandGateway(CommandProcessor(register), max_batch=settings.ingest_batch)
             stack.push_async_callback(gateway.close)
+            running.gateway = gateway
         if roles & {"projector", "api"}:
             store, projector, queries = await loop.run_in_executor(
                 None, with_retries, "read models", lambda: open_read_side(settings, register)
@@ -237,8 +263,15 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
                 )
             )
             running.tasks.extend(writers)
+
+        # One fair share per process, for the queries over NATS and everything over HTTP alike.
+        fair_share = fair_share_of(settings)
         service = KadasterService(
-            nc, js, gateway if "rpc" in roles else None, running.queries if "api" in roles else None
+            nc,
+            js,
+            gateway if "rpc" in roles else None,
+            running.queries if "api" in roles else None,
+            fair_share,
         )
 
         async def writers_stopped() -> None:
@@ -261,9 +294,16 @@ async def started(settings: Settings, roles: Iterable[str], stop: asyncio.Event)
             stack.push_async_callback(service.stop)
         if "api" in roles and settings.http_port:
             assert running.queries is not None
-            http = asyncio.create_task(
-                run_http(create_app(running.queries), settings.http_host, settings.http_port, stop)
+            guard = await loop.run_in_executor(
+                None, with_retries, "credentials", lambda: open_guard(settings, register, fair_share)
             )
+            stack.callback(guard.credentials.close)
+            assert gateway is not None
+            commands = CommandSender(gateway)
+            app = create_app(running.queries, guard, commands)
+            public_url = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
+            add_web_routes(app, guard, running.queries, commands, settings, public_url)
+            http = asyncio.create_task(run_http(app, settings.http_host, settings.http_port, stop))
             # A port that cannot be bound stops the process at once instead of at shutdown.
             http.add_done_callback(lambda t: stop.set() if not t.cancelled() and t.exception() else None)
             running.tasks.append(http)

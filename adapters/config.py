@@ -80,12 +80,58 @@ class Settings(BaseModel):
         description="How often the relay role hashes new events into a signed, published checkpoint "
         "(the longest a recorded event waits to be sealed while the service runs, plus one pass).",
     )
+    credentials_url: str | None = Field(
+        default=None,
+        description="Where local accounts and API token hashes live (default: kadaster.credentials.db "
+        "in the data dir, or the event store's PostgreSQL database).",
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Key signing the web sessions' cookies (default: made once in the data dir).",
+    )
+    session_idle_minutes: float = Field(default=30.0, gt=0, description="A web session ends after this idle.")
+    session_hours: float = Field(
+        default=12.0, gt=0, description="A web session ends this long after sign-in."
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind a TLS proxy)."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The web application's address as browsers see it (default: http://<host>:<port>); "
+        "OpenID Connect redirects to <public_url>/auth/callback.",
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect provider (issuer URL); unset: local accounts sign in."
+    )
+    oidc_client_id: str | None = Field(default=None, description="This register's client id at the provider.")
+    oidc_client_secret: str | None = Field(default=None, description="Its client secret at the provider.")
+    signin_attempts: int = Field(
+        default=5, ge=1, description="Failed sign-ins per account, and per address, before a pause."
+    )
+    signin_pause_seconds: float = Field(
+        default=60.0, gt=0, description="How long sign-in stays closed to an account or address after that."
+    )
+    http_commands_per_minute: float = Field(
+        default=60.0, gt=0, description="Commands one party may send over HTTP per minute (bursts: x5)."
+    )
+    http_queries_per_second: float = Field(
+        default=20.0, gt=0, description="Queries one party may ask over HTTP per second (bursts: x5)."
+    )
+    expensive_queries_per_party: int = Field(
+        default=2,
+        ge=1,
+        description="As-of queries, exports and long histories one party may run at once (others: 429).",
+    )
+    expensive_queries_total: int = Field(
+        default=4, ge=1, description="Such queries running at once for all parties together."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
 
-    @field_validator("database_url", "readmodel_url")
+    @field_validator("database_url", "readmodel_url", "credentials_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
         if value is None or value.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -104,6 +150,16 @@ class Settings(BaseModel):
         if store.startswith("sqlite:///"):
             path = Path(store.removeprefix("sqlite:///"))
             return f"sqlite:///{path.with_name(path.stem + '.readmodels' + path.suffix)}"
+        return store
+
+    @property
+    def credentials_database_url(self) -> str:
+        if self.credentials_url:
+            return self.credentials_url
+        store = self.event_store_url
+        if store.startswith("sqlite:///"):
+            path = Path(store.removeprefix("sqlite:///"))
+            return f"sqlite:///{path.with_name(path.stem + '.credentials' + path.suffix)}"
         return store
 
     @property

@@ -19,6 +19,7 @@ import httpx
 
 from adapters.bootstrap import all_projections, started
 from adapters.config import load_settings
+from adapters.credentials import Credentials
 from adapters.nats.client import KadasterClient
 from adapters.nats.server import free_port
 from bench.common import Figure, nats_server, summary, value_at_most
@@ -158,11 +159,16 @@ async def measure(
                 log_level="error",
                 log_format="json",
                 stream_replicas=1,
+                # One asker, one question at a time: the quota is not what is measured here.
+                http_queries_per_second=1e6,
             )
+            credentials = Credentials(settings.credentials_database_url)
+            _, token = credentials.issue_token("fod", "benchmark", None)
+            credentials.close()
             async with started(settings, ["api"], asyncio.Event()) as running:
                 assert running.queries is not None
                 results = await ask_everything(
-                    running.nats_url, settings.http_port, running.queries, questions, samples
+                    running.nats_url, settings.http_port, running.queries, questions, samples, token
                 )
     figures = []
     for transport in ("NATS", "HTTP"):
@@ -186,7 +192,12 @@ async def measure(
 
 
 async def ask_everything(
-    nats_url: str, http_port: int, queries: Queries, questions: dict[str, Asking], samples: int
+    nats_url: str,
+    http_port: int,
+    queries: Queries,
+    questions: dict[str, Asking],
+    samples: int,
+    token: str,
 ) -> dict[tuple[str, str], list[float]]:
     """Every question over NATS, over HTTP and in-process, one at a time."""
     operator = await KadasterClient.connect(nats_url, "fod")
@@ -197,7 +208,9 @@ async def ask_everything(
     loop = asyncio.get_running_loop()
     results: dict[tuple[str, str], list[float]] = {}
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=30) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{http_port}", timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             await _wait_for_http(http)
             for name, asking in questions.items():
 

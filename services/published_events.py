@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, ConfigDict, create_model
 
 import domain
+from domain.access import Access
 from domain.allocation_round import AllocationRound, RoundIndex
 from domain.billing import BillingNumber
 from domain.care_capacity import CareCapacity
@@ -131,6 +132,12 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
         "institution.registered", "institution", "name", "province", "region", "campuses"
     ),
     event_class(Institution, "Updated"): _public("institution.updated", "institution", "changes"),
+    event_class(Access, "Granted"): _public(
+        "access.granted", "person", "party", "name", "role", "until", "granted_by"
+    ),
+    event_class(Access, "Revoked"): _public(
+        "access.revoked", "person", "party", "role", "reason", "revoked_by"
+    ),
     event_class(AllocationRound, "Opened"): _public(
         "round.opened", "round_id", "programme", "period", "capacity", "deadline", "policy_inputs"
     ),
@@ -204,6 +211,7 @@ NOT_PUBLISHED: dict[type[Any], str] = {
     event_class(
         LedgerKeys, "Rotated"
     ): "a key rotation, an operator's console act: the next checkpoints carry the new key id",
+    event_class(Access, "Created"): "the opening of a person's roles for a party (access.granted says it)",
 }
 """Internal bookkeeping, never published, with the reason."""
 

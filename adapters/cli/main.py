@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.bootstrap import ROLES, freeze_startup_heap, serve
+from adapters.cli.access import add_access_commands
 from adapters.cli.audit import add_audit_commands, add_export_commands
 from adapters.cli.common import (
     EXIT_OK,
@@ -166,7 +167,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         print("Settings in force:")
         for name, value in settings.model_dump().items():
-            shown = "***" if "password" in name and value else value
+            shown = "***" if ("password" in name or "secret" in name) and value else value
             print(f"  {name} = {shown}")
         print("\nEnvironment variables:\n" + describe_settings())
     return 0
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_commands(sub)
     add_contract_commands(sub)
     add_nats_config_command(sub)
+    add_access_commands(sub)
 
     config = sub.add_parser("config", help="show the settings in force and every variable")
     config.add_argument("--json", action="store_true")

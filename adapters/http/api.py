@@ -1,4 +1,4 @@
-"""The read-only HTTP API: the contract's queries over HTTP, answered like their NATS subjects."""
+"""The HTTP API: the contract's queries, answered like their NATS subjects, and commands over HTTP."""
 
 from __future__ import annotations
 
@@ -6,45 +6,72 @@ import asyncio
 import contextlib
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters import metrics
 from adapters.contract.docs import COMMON_QUERY_FILTERS, CONTRACT_VERSION, QueryErrors, query_filters_schema
+from adapters.fair_share import RateLimited, is_expensive
+from adapters.http.auth import Forbidden, Guard, Principal, Unauthorized
+from adapters.nats.gateway import CommandGateway
 from domain.errors import DomainError
 from domain.identifiers import Source
 from projections.queries import Queries, QueryError, QuerySpec
+from services.processor import Inbound
 
 log = structlog.get_logger("kadaster.http")
 
 STATUS_BY_CODE = {
+    "unauthorized": 401,
     "forbidden": 403,
+    "rate_limited": 429,
+    "too_large": 413,
     "not_found": 404,
     "unknown_type": 404,
     "midid_unknown": 404,
     "device_unknown": 404,
     "round_unknown": 404,
     "conflict": 409,
-    "too_large": 413,
 }
 MAX_BODY_BYTES = 1024 * 1024
 """The contract's limit on a request body; a larger one is refused before it is read."""
 DEFAULT_READY_LAG = 1000
 
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token of one party (`kadaster tokens issue`)",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "kadaster_session",
+        "description": "The web application's session of a signed-in person",
+    },
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": QueryErrors, "description": "Malformed request, unknown filter or a filter's bad value"},
+    401: {"model": QueryErrors, "description": "No valid credentials (`unauthorized`)"},
     403: {
         "model": QueryErrors,
-        "description": "A hospital asked about another institution, or for an operators' query",
+        "description": "Another party's data, a hospital asking for national data, or no role in force",
+    },
+    413: {"model": QueryErrors, "description": "A body over 1 MiB (`too_large`)"},
+    429: {
+        "model": QueryErrors,
+        "description": "The party is over its quota (`rate_limited`); `Retry-After` says when to try again",
     },
     404: {
         "model": QueryErrors,
@@ -104,7 +131,25 @@ def _routable(spec: QuerySpec, shortcut: Shortcut) -> bool:
 
 
 def error_response(error: QueryError) -> JSONResponse:
-    return JSONResponse(error.as_reply(), status_code=STATUS_BY_CODE.get(error.detail.code, 400))
+    status = STATUS_BY_CODE.get(error.detail.code, 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error.as_reply(), status_code=status, headers=headers)
+
+
+def rate_limited(error: RateLimited) -> JSONResponse:
+    return JSONResponse(
+        QueryError("rate_limited", str(error)).as_reply(),
+        status_code=429,
+        headers={"Retry-After": str(error.retry_after)},
+    )
+
+
+def check(rule: Callable[..., None], *args: Any) -> None:
+    """Runs an access rule; a refusal becomes the contract's `forbidden`."""
+    try:
+        rule(*args)
+    except Forbidden as error:
+        raise QueryError("forbidden", str(error)) from None
 
 
 def _merge(filters: dict[str, Any], more: dict[str, Any], where: str) -> None:
@@ -168,25 +213,45 @@ def _institution(request: Request) -> str | None:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _endpoint(queries: Queries, query: str | None, shortcut: Shortcut | None, with_body: bool) -> Endpoint:
+async def caller(guard: Guard, request: Request) -> Principal:
+    """The principal of the request; raises QueryError `unauthorized` without valid credentials."""
+    try:
+        return await run_in_threadpool(guard.principal, request)
+    except Unauthorized as error:
+        raise QueryError("unauthorized", str(error)) from None
+
+
+def _endpoint(
+    queries: Queries, guard: Guard, query: str | None, shortcut: Shortcut | None, with_body: bool
+) -> Endpoint:
     """`query` None: the query's name is the path's `{name}`."""
 
     async def answer(request: Request) -> Response:
         try:
+            principal = await caller(guard, request)
+            institution = _institution(request)
+            check(principal.check_reads, institution)
+            guard.fair_share.queries.take(principal.party)
             filters = _query_string(request)
             if with_body:
                 _merge(filters, await _body(request), "body")
             name = query or str(request.path_params["name"])
+            check(principal.check_asks, name, institution)
             if shortcut is not None:
                 spec = queries.specs[name]
                 for parameter in shortcut.path_parameters:
                     value = str(request.path_params[parameter])
                     _merge(filters, {_filter_for(spec, parameter, value): value}, "path")
-            institution = _institution(request)
             # Queries block on the database and on the projector catching up: never on the event loop.
-            result = await run_in_threadpool(queries.run, name, filters, institution)
+            if is_expensive(name, filters):
+                async with guard.fair_share.expensive(principal.party):
+                    result = await run_in_threadpool(queries.run, name, filters, institution)
+            else:
+                result = await run_in_threadpool(queries.run, name, filters, institution)
         except QueryError as error:
             return error_response(error)
+        except RateLimited as error:
+            return rate_limited(error)
         except Exception:
             log.exception("http_query_failed", path=request.url.path)
             return JSONResponse(QueryError("internal_error", "the query failed").as_reply(), status_code=500)
@@ -194,6 +259,102 @@ def _endpoint(queries: Queries, query: str | None, shortcut: Shortcut | None, wi
         return Response(json.dumps(result, default=str), media_type="application/json")
 
     return answer
+
+
+# commands
+
+
+HTTP = "http"
+"""The channel of commands entered over HTTP: handled at once, like RPC, and answered in the response."""
+
+
+class CommandSender:
+    """Runs a command entered over HTTP through the command pipeline as its party, at receipt.
+
+    As for RPC, the outcome is the answer and is kept in the event store (query `outcome`): the api
+    role's NATS user publishes nothing but replies, so the command does not travel over the stream.
+    """
+
+    def __init__(self, gateway: CommandGateway) -> None:
+        self.gateway = gateway
+
+    async def send(
+        self, party: str, person: str | None, type_: str, data: dict[str, Any], command_id: str
+    ) -> dict[str, Any]:
+        source = Source.parse(party)
+        envelope: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": command_id,
+            "source": party,
+            "type": type_,
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+        if person is not None:
+            envelope["person"] = person
+        inbound = Inbound(
+            json.dumps(envelope).encode(),
+            f"{source.command_subject_prefix}.{type_}",
+            channel=HTTP,
+            msg_id=f"{party}:{command_id}",
+        )
+        handled = await self.gateway.submit(inbound)
+        return handled.outcome
+
+
+def add_command_route(app: FastAPI, guard: Guard, commands: CommandSender) -> None:
+    async def enter(request: Request) -> Response:
+        type_ = str(request.path_params["type"])
+        try:
+            principal = await caller(guard, request)
+            check(principal.check_sends)
+            if principal.person is not None:
+                # A person's session: the form or script must echo the session's CSRF token.
+                if request.headers.get("x-csrf-token") != principal.csrf:
+                    raise QueryError("forbidden", "a command from a session needs its X-CSRF-Token header")
+                await run_in_threadpool(check, guard.check_person_sends, principal, type_)
+            guard.fair_share.commands.take(principal.party)
+            data = await _body(request)
+            command_id = request.headers.get("idempotency-key") or str(uuid.uuid4())
+            outcome = await commands.send(principal.party, principal.person, type_, data, command_id)
+        except QueryError as error:
+            return error_response(error)
+        except RateLimited as error:
+            return rate_limited(error)
+        except Exception:
+            log.exception("http_command_failed", type=type_)
+            return JSONResponse(
+                QueryError("internal_error", "the command failed").as_reply(), status_code=500
+            )
+        errors = outcome.get("errors") or []
+        status = 200 if outcome.get("status") == "accepted" else STATUS_BY_CODE.get(errors[0]["code"], 400)
+        return JSONResponse(outcome, status_code=status)
+
+    app.add_api_route(
+        "/commands/{type}",
+        enter,
+        methods=["POST"],
+        summary="Send a command of the contract as the caller's party, and get its outcome",
+        description="The body is the command's `data`; `Idempotency-Key` sets the envelope id (sending "
+        "the same key again never has a second effect). A signed-in person's command carries the "
+        "person and is checked against their roles at receipt; a session also needs `X-CSRF-Token`.",
+        tags=["commands"],
+        operation_id="post_commands_type",
+        responses={200: {"description": "The accepted command's outcome"}, **ERROR_RESPONSES},
+        response_model=None,
+        openapi_extra={
+            "parameters": [
+                {"name": "type", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "security": SECURITY,
+        },
+    )
 
 
 # documenting
@@ -229,7 +390,10 @@ def _parameters(
 
 def _extra(spec: QuerySpec | None, path: str, scoped: bool, with_body: bool) -> dict[str, Any]:
     path_parameters = re.findall(r"{(\w+)}", path)
-    extra: dict[str, Any] = {"parameters": _parameters(spec, path_parameters, scoped, in_query=not with_body)}
+    extra: dict[str, Any] = {
+        "parameters": _parameters(spec, path_parameters, scoped, in_query=not with_body),
+        "security": SECURITY,
+    }
     if with_body:
         schema = query_filters_schema(spec, scoped) if spec else {"type": "object", "description": "filters"}
         extra["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
@@ -248,6 +412,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas = document.get("components", {}).get("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
+        document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -259,14 +424,24 @@ def _operation_id(*parts: str) -> str:
 # the application
 
 
-def create_app(queries: Queries, ready_lag: int = DEFAULT_READY_LAG) -> FastAPI:
-    """Routes for every query known now; `ready_lag`: notifications the read models may trail and be ready."""
+def create_app(
+    queries: Queries,
+    guard: Guard,
+    commands: CommandSender | None = None,
+    ready_lag: int = DEFAULT_READY_LAG,
+) -> FastAPI:
+    """Routes for every query known now; `ready_lag`: notifications the read models may trail and be ready.
+
+    `commands`: where commands entered over HTTP go (None: the HTTP API takes no commands).
+    """
     app = FastAPI(
         title="kadaster",
         version=CONTRACT_VERSION,
-        description="Read-only HTTP API of the register of Belgium's heavy medical imaging devices: the "
+        description="HTTP API of the register of Belgium's heavy medical imaging devices: the "
         "contract's queries, answered from the same read models as `kadaster.query.<name>` over NATS. "
-        'Errors are `{"errors": [{"code", "message", "field"}]}` as in an outcome.',
+        'Errors are `{"errors": [{"code", "message", "field"}]}` as in an outcome. Every data route '
+        "needs an API token (`Authorization: Bearer ...`) or a signed-in session; `/healthz` and "
+        "`/readyz` are open.",
     )
 
     specs = dict(sorted(queries.specs.items()))
@@ -285,7 +460,7 @@ def create_app(queries: Queries, ready_lag: int = DEFAULT_READY_LAG) -> FastAPI:
             with_body = method == "POST"
             app.add_api_route(
                 path,
-                _endpoint(queries, query, shortcut, with_body),
+                _endpoint(queries, guard, query, shortcut, with_body),
                 methods=[method],
                 summary=summary,
                 description=_description(spec, scoped, with_body, known=list(specs)),
@@ -332,15 +507,6 @@ def create_app(queries: Queries, ready_lag: int = DEFAULT_READY_LAG) -> FastAPI:
         methods=("GET", "POST"),
     )
 
-    @app.get(
-        "/metrics",
-        tags=["health"],
-        summary="Prometheus metrics of this process",
-        response_class=PlainTextResponse,
-    )
-    async def prometheus_metrics() -> PlainTextResponse:
-        return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4")
-
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "alive"}
@@ -357,6 +523,8 @@ def create_app(queries: Queries, ready_lag: int = DEFAULT_READY_LAG) -> FastAPI:
             {"status": "ready" if ready else "not ready", **details}, status_code=200 if ready else 503
         )
 
+    if commands is not None:
+        add_command_route(app, guard, commands)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -68,8 +68,11 @@ class KadasterClient:
         if self._owns_connection:
             await self.nc.drain()
 
-    def envelope(self, type_: str, data: dict[str, Any], command_id: str | None = None) -> dict[str, Any]:
-        return {
+    def envelope(
+        self, type_: str, data: dict[str, Any], command_id: str | None = None, person: str | None = None
+    ) -> dict[str, Any]:
+        """`person`: the CloudEvents extension naming who entered the command, where a person did."""
+        envelope = {
             "specversion": "1.0",
             "id": command_id or str(uuid.uuid4()),
             "source": str(self.source),
@@ -78,6 +81,9 @@ class KadasterClient:
             "datacontenttype": "application/json",
             "data": data,
         }
+        if person is not None:
+            envelope["person"] = person
+        return envelope
 
     def command_subject(self, type_: str) -> str:
         return f"{self.source.command_subject_prefix}.{type_}"
@@ -130,9 +136,10 @@ class KadasterClient:
         command_id: str | None = None,
         timeout: float = 10.0,
         attempts: int = 5,
+        person: str | None = None,
     ) -> dict[str, Any]:
         """Publishes a command on KADASTER_CMD and waits for its outcome."""
-        envelope = self.envelope(type_, data, command_id)
+        envelope = self.envelope(type_, data, command_id, person)
         return await self.send_envelope(envelope, timeout=timeout, attempts=attempts)
 
     async def send_envelope(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.micro.service import Service, ServiceConfig
 
 from adapters import metrics
+from adapters.fair_share import FairShare, RateLimited, is_expensive
 from adapters.nats.gateway import CommandGateway
 from domain.identifiers import AUTHORITIES
 from projections.queries import Queries, QueryError
@@ -83,8 +85,15 @@ class KadasterService:
     """Owns background tasks so replies never wait behind one another."""
 
     def __init__(
-        self, nc: NATS, js: JetStreamContext, gateway: CommandGateway | None, queries: Queries | None
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        gateway: CommandGateway | None,
+        queries: Queries | None,
+        fair_share: FairShare | None = None,
     ) -> None:
+        """`fair_share`: bounds each party's expensive queries (the operators' subject is one party)."""
+        self.fair_share = fair_share
         self.nc = nc
         self.js = js
         self.gateway = gateway
@@ -163,10 +172,16 @@ class KadasterService:
             filters = json.loads(request.data) if request.data.strip() else {}
             if not isinstance(filters, dict):
                 raise QueryError("schema", "a query's body is a JSON object of filters")
-            answer = await asyncio.get_running_loop().run_in_executor(
-                None, self.queries.run, name, filters, institution
-            )
+            run = functools.partial(self.queries.run, name, filters, institution)
+            if self.fair_share is not None and is_expensive(name, filters):
+                party = f"hospital/{institution}" if institution else "operators"
+                async with self.fair_share.expensive(party):
+                    answer = await asyncio.get_running_loop().run_in_executor(None, run)
+            else:
+                answer = await asyncio.get_running_loop().run_in_executor(None, run)
             failed = False
+        except RateLimited as error:
+            answer, failed = QueryError("rate_limited", str(error)).as_reply(), True
         except QueryError as error:
             answer, failed = error.as_reply(), True
         except ValueError as error:

@@ -18,8 +18,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.bootstrap import ROLES, Running, started
 from adapters.config import Settings, load_settings
+from adapters.credentials import Credentials
+from adapters.fair_share import FairShare
+from adapters.http.auth import Guard, Sessions
 from adapters.ledger.publisher import CHECKPOINT_SUBJECT
 from adapters.nats.client import KadasterClient
+from adapters.nats.gateway import CommandGateway
 from adapters.nats.server import NatsServer, free_port
 from adapters.nats.streams import EVT_STREAM
 
@@ -157,3 +161,24 @@ async def domain_event_bodies(js: JetStreamContext) -> list[bytes]:
     finally:
         await sub.unsubscribe()
     return [m.data for m in messages if m.subject != CHECKPOINT_SUBJECT]
+
+
+def make_guard(register: Any, directory: Path, **fair_share: Any) -> Guard:
+    """The HTTP API's guard over a credentials database of its own in `directory`."""
+    sessions = Sessions("test-session-secret", idle_seconds=1800, absolute_seconds=12 * 3600)
+    return Guard(
+        Credentials(f"sqlite:///{directory / 'credentials.db'}"), register, sessions, FairShare(**fair_share)
+    )
+
+
+def bearer(
+    guard: Guard, party: str, label: str = "test", expires_days: float | None = None
+) -> dict[str, str]:
+    """Headers carrying a fresh API token of `party`."""
+    _, token = guard.credentials.issue_token(party, label, expires_days)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def gateway_of(running: Running) -> CommandGateway:
+    assert running.gateway is not None
+    return running.gateway

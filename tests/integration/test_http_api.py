@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,21 +14,31 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import Running
 from adapters.http.api import create_app, run_http
+from adapters.http.auth import Guard
 from adapters.nats.client import KadasterClient
 from adapters.nats.server import free_port
 from projections.queries import QUERIES
+from tests.integration.conftest import bearer, make_guard
 
 
 @pytest.fixture
-def app(kadaster: Running) -> FastAPI:
+def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
+    guard = make_guard(kadaster.register, tmp_path)
+    yield guard
+    guard.credentials.close()
+
+
+@pytest.fixture
+def app(kadaster: Running, guard: Guard) -> FastAPI:
     assert kadaster.queries is not None
-    return create_app(kadaster.queries)
+    return create_app(kadaster.queries, guard)
 
 
 @pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def http(app: FastAPI, guard: Guard) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the FOD's, which reads nationally; hospital routes are read with their own tokens."""
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://kadaster"
+        transport=httpx.ASGITransport(app=app), base_url="http://kadaster", headers=bearer(guard, "fod")
     ) as client:
         yield client
 
@@ -164,7 +175,9 @@ async def test_read_models_too_far_behind_make_the_service_not_ready(
     assert kadaster.queries is not None
     await h001.issue_mid_id("CT")
     # No read model can be less than zero notifications behind: this app is never ready.
-    strict = create_app(kadaster.queries, ready_lag=-1)
+    strict = create_app(
+        kadaster.queries, make_guard(kadaster.register, kadaster.settings.data_dir), ready_lag=-1
+    )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=strict), base_url="http://kadaster"
     ) as http:

@@ -16,6 +16,7 @@ from adapters.bootstrap import Running
 from adapters.cli.read import add_read_commands
 from adapters.http.api import create_app
 from adapters.nats.client import KadasterClient, QueryFailed
+from tests.integration.conftest import bearer, make_guard
 from tests.projections import scenario
 from tests.projections.scenario import BACKFILLED_H001, CT_H001, CT_H002, PETCT_H002, ROUND
 
@@ -39,9 +40,13 @@ async def register(kadaster: Running) -> AsyncIterator[Running]:
 @pytest.fixture
 async def http(register: Running) -> AsyncIterator[httpx.AsyncClient]:
     assert register.queries is not None
-    transport = httpx.ASGITransport(app=create_app(register.queries))
-    async with httpx.AsyncClient(transport=transport, base_url="http://kadaster") as client:
+    guard = make_guard(register.register, register.settings.data_dir)
+    transport = httpx.ASGITransport(app=create_app(register.queries, guard))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://kadaster", headers=bearer(guard, "fod")
+    ) as client:
         yield client
+    guard.credentials.close()
 
 
 @pytest.fixture

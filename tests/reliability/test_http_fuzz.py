@@ -20,7 +20,7 @@ from adapters.bootstrap import open_read_side
 from adapters.http.api import create_app
 from services.register import Register, event_store_env
 from tests.conftest import POSTGRES_DSN, Sender
-from tests.integration.conftest import service_settings
+from tests.integration.conftest import bearer, make_guard, service_settings
 from tests.projections import scenario
 from tests.reliability.fuzzing import CONTRACT_CODES, tally
 
@@ -61,9 +61,14 @@ def populated_app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     scenario.run(sender.send, [*scenario.LIFECYCLE, *scenario.MORE])
     store, projector, queries = open_read_side(settings, register)
     projector.catch_up()
+    # The auditor reads everything; quotas high enough for the generated flood of requests.
+    guard = make_guard(register, tmp_path_factory.mktemp("credentials"), queries_per_second=1e6)
+    app = create_app(queries, guard)
+    app.state.auditor = bearer(guard, "*", "fuzzing")
     try:
-        yield create_app(queries)
+        yield app
     finally:
+        guard.credentials.close()
         store.close()
         register.close()
 
@@ -84,7 +89,7 @@ def operations(app: FastAPI) -> list[APIOperation]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def exercise(operation: APIOperation, mode: GenerationMode) -> None:
+def exercise(operation: APIOperation, mode: GenerationMode, headers: dict[str, str]) -> None:
     """Requests generated from one operation's documentation: valid ones, or nearly valid ones."""
 
     @settings(
@@ -96,7 +101,7 @@ def exercise(operation: APIOperation, mode: GenerationMode) -> None:
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def answers_without_failing(case: schemathesis.Case) -> None:
-        response = case.call()
+        response = case.call(headers=headers)
         tally("http requests")
         label = f"{case.method} {case.formatted_path} ({mode.value})"
         if response.status_code >= 500:
@@ -123,14 +128,16 @@ def test_no_request_the_openapi_document_allows_or_almost_allows_makes_the_http_
     found = operations(populated_app)
     assert len(found) > 40  # every query, its hospital's own, the shortcuts and the health routes
     for operation in found:
-        exercise(operation, GenerationMode.POSITIVE)
-        exercise(operation, GenerationMode.NEGATIVE)
+        exercise(operation, GenerationMode.POSITIVE, populated_app.state.auditor)
+        exercise(operation, GenerationMode.NEGATIVE, populated_app.state.auditor)
 
 
 async def test_a_filter_that_is_not_text_is_a_bad_request_not_a_server_error(populated_app: FastAPI) -> None:
     # Found by schemathesis: a JSON body's list reached the read model's SQL as a parameter (500).
     transport = httpx.ASGITransport(app=populated_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kadaster") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://kadaster", headers=populated_app.state.auditor
+    ) as http:
         refused = [
             await http.post("/queries/midids", json={"institution": []}),
             await http.post("/queries/devices", json={"province": {"name": "Limburg"}}),
