@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -23,9 +24,14 @@ DDL = (
     "id TEXT PRIMARY KEY, party TEXT NOT NULL, label TEXT NOT NULL, secret_hash TEXT NOT NULL, "
     "created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT)",
 )
-# Checking a password against no account costs as much as against one: logins cannot be probed by timing.
 _hasher = PasswordHasher()
-_NO_ACCOUNT_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _no_account_hash() -> str:
+    """Checking a password against no account costs as much as against one: logins cannot be probed
+    by timing. Made on first use, not at import: hashing takes a good part of a second."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class Credentials:
         found = self._account_rows(login)
         stored = found[0][1] if found else None
         try:
-            _hasher.verify(stored or _NO_ACCOUNT_HASH, password)
+            _hasher.verify(stored or _no_account_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         return found[0][0] if found and stored else None

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
-with warnings.catch_warnings():
-    # authlib 1.9 asks for the httpx2 package on import; its client works with httpx as it is.
-    # authlib's own module sets its warnings to "always" when imported: set ours after it.
-    from authlib import deprecate
-
-    warnings.simplefilter("ignore", deprecate.AuthlibDeprecationWarning)
+if TYPE_CHECKING:
     from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc.jwk import KeySet
 
 DISCOVERY_SECONDS = 3600.0
 """How long the provider's metadata and keys are kept before they are fetched again."""
+
+
+@functools.cache
+def _oauth2_client_class() -> type[AsyncOAuth2Client]:
+    """authlib, loaded only where a provider is configured: it costs every other start a fifth of a second."""
+    with warnings.catch_warnings():
+        # authlib 1.9 asks for the httpx2 package on import; its client works with httpx as it is.
+        # authlib's own module sets its warnings to "always" when imported: set ours after it.
+        from authlib import deprecate
+
+        warnings.simplefilter("ignore", deprecate.AuthlibDeprecationWarning)
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+    return AsyncOAuth2Client
 
 
 class OidcError(Exception):
@@ -41,7 +49,7 @@ class OidcClient:
         self._fetched = 0.0
 
     def _client(self) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
+        return _oauth2_client_class()(
             self.client_id,
             self.client_secret,
             scope="openid profile email",
@@ -58,6 +66,8 @@ class OidcClient:
                     keys = (await http.get(found["jwks_uri"])).json()
             except (httpx.HTTPError, ValueError, KeyError) as error:
                 raise OidcError(f"the provider's metadata cannot be read: {error}") from None
+            from joserfc.jwk import KeySet
+
             self._metadata, self._keys = found, KeySet.import_key_set(keys)
             self._fetched = time.monotonic()
         return self._metadata
@@ -96,6 +106,9 @@ class OidcClient:
         return self._subject(str(id_token), trip["nonce"])
 
     def _subject(self, id_token: str, nonce: str) -> str:
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         assert self._keys is not None
         try:
             decoded = jwt.decode(id_token, self._keys)
