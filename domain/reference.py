@@ -124,3 +124,35 @@ def parse_modality(value: str, field: str = "data.modality") -> Modality:
     if found is None:
         return Modality.parse(value, field)
     return found
+
+
+POPULATION_SOURCE = "Statbel"
+"""Belgium's statistical office: the legal population on 1 January of `POPULATION_YEAR`."""
+POPULATION_YEAR = 2024
+
+PROVINCE_POPULATION: dict[str, int] = {
+    "Antwerpen": 1_926_522,
+    "Limburg": 900_098,
+    "Oost-Vlaanderen": 1_558_463,
+    "Vlaams-Brabant": 1_187_483,
+    "West-Vlaanderen": 1_226_375,
+    "Brussel": 1_249_597,
+    "Waals-Brabant": 415_335,
+    "Henegouwen": 1_356_975,
+    "Luik": 1_117_004,
+    "Luxemburg": 297_020,
+    "Namen": 505_949,
+}
+"""Inhabitants per province; the Brussels-Capital Region counts as one, as the allocation rounds do."""
+
+REGION_POPULATION = {"flemish": 6_821_770, "brussels": 1_249_597, "wallonia": 3_692_283}
+
+
+def province_population(name: str | None) -> int | None:
+    """The reference population of a province named in any of the country's languages."""
+    known = None if name is None else province_named(name)
+    return None if known is None else PROVINCE_POPULATION[known]
+
+
+def per_100k(devices: int, population: int | None) -> float | None:
+    return None if not population else round(devices * 100_000 / population, 2)

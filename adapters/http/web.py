@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,15 +12,15 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from adapters.config import Settings
-from adapters.fair_share import RateLimited
 from adapters.http.api import CommandSender
-from adapters.http.auth import SESSION_COOKIE, Forbidden, Guard, Principal
+from adapters.http.auth import SESSION_COOKIE, Guard
 from adapters.http.oidc import OidcClient, OidcError
-from domain.identifiers import Modality
+from adapters.http.portal import add_portal_routes
+from adapters.http.portal.render import render
+from adapters.ledger.runner import open_ledger
 from projections.queries import Queries
 
 log = structlog.get_logger("kadaster.web")
@@ -31,11 +30,9 @@ OIDC_COOKIE = "kadaster_oidc"
 FORM_SECONDS = 600
 """How long a sign-in form, or a trip to the identity provider, stays valid."""
 
-templates = Environment(loader=PackageLoader("adapters.http", "templates"), autoescape=select_autoescape())
-
-
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+    """A page in the reader's language, from the web application's templates."""
+    return HTMLResponse(render(name, **context), status_code=status)
 
 
 @dataclass
@@ -67,7 +64,7 @@ class SignInThrottle:
 
 
 class WebApplication:
-    """The sign-in pages and the signed-in start page; every rule stays with the guard and the commands."""
+    """The sign-in pages; the pages behind them are the portal's, every rule stays with the guard."""
 
     def __init__(
         self,
@@ -120,24 +117,6 @@ class WebApplication:
         )
         return response
 
-    async def home(self, request: Request, **shown: Any) -> Response:
-        session = self.session_of(request)
-        if session is None:
-            return RedirectResponse("/signin", status_code=303)
-        roles = await run_in_threadpool(self.guard.roles_of, session["person"], session["party"])
-        principal = Principal(session["party"], session["person"], roles, session["csrf"])
-        response = page(
-            "home.html",
-            person=principal.person,
-            party=principal.party,
-            roles=sorted(roles),
-            csrf=principal.csrf,
-            may_request="requester" in roles and self.commands is not None,
-            modalities=[m.value for m in Modality],
-            **shown,
-        )
-        return self.with_session(response, session)
-
     # forms
 
     def form_csrf_ok(self, request: Request, form: Any) -> bool:
@@ -173,37 +152,10 @@ class WebApplication:
         session = self.session_of(request)
         form = await request.form()
         if session is not None and not secrets.compare_digest(session["csrf"], str(form.get("csrf", ""))):
-            return await self.home(request, errors=[{"code": "forbidden", "message": "CSRF"}])
+            return RedirectResponse("/", status_code=303)
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
-
-    async def request_mid_id(self, request: Request) -> Response:
-        session = self.session_of(request)
-        if session is None or self.commands is None:
-            return RedirectResponse("/signin", status_code=303)
-        form = await request.form()
-        if not secrets.compare_digest(session["csrf"], str(form.get("csrf", ""))):
-            return await self.home(request, errors=[{"code": "forbidden", "message": "the form expired"}])
-        roles = await run_in_threadpool(self.guard.roles_of, session["person"], session["party"])
-        principal = Principal(session["party"], session["person"], roles, session["csrf"])
-        try:
-            await run_in_threadpool(self.guard.check_person_sends, principal, "midid.issue")
-            self.guard.fair_share.commands.take(principal.party)
-        except Forbidden as error:
-            return await self.home(request, errors=[{"code": "forbidden", "message": str(error)}])
-        except RateLimited as error:
-            return await self.home(request, errors=[{"code": "rate_limited", "message": str(error)}])
-        outcome = await self.commands.send(
-            principal.party,
-            principal.person,
-            "midid.issue",
-            {"modality": form.get("modality")},
-            str(uuid.uuid4()),
-        )
-        if outcome.get("status") == "accepted":
-            return await self.home(request, mid_id=outcome["result"]["mid_id"])
-        return await self.home(request, errors=outcome.get("errors", []))
 
     # OpenID Connect
 
@@ -262,17 +214,19 @@ def add_web_routes(
     def html(path: str, endpoint: Callable[..., Any], method: str) -> None:
         app.add_api_route(path, endpoint, methods=[method], include_in_schema=False, response_model=None)
 
-    async def home(request: Request) -> Response:
-        return await web.home(request)
+    def ledger_state() -> dict[str, Any]:
+        """The ledger verified against the event store (signatures are checked by `audit verify`)."""
+        report: dict[str, Any] = open_ledger(guard.register, settings, signing=False).verify().as_dict()
+        return report
+
+    add_portal_routes(app, web, guard, queries, commands, ledger_state)
 
     async def signin(request: Request) -> Response:
         return await web.signin_page()
 
-    html("/", home, "GET")
     html("/signin", signin, "GET")
     html("/signin", web.sign_in, "POST")
     html("/signout", web.sign_out, "POST")
-    html("/midid", web.request_mid_id, "POST")
     if oidc is not None:
         html("/auth/login", web.oidc_login, "GET")
         html("/auth/callback", web.oidc_callback, "GET")
