@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from adapters.http.portal.render import ERROR_MESSAGES, WORDS
+from adapters.http.portal.render import ERROR_MESSAGES, LABELS, WORDS
 
 _CALL = re.compile(r"""\b_?gettext\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*'((?:[^'\\]|\\.)*)'""")
 
@@ -22,5 +22,5 @@ def messages() -> list[str]:
     for source in sources:
         for match in _CALL.finditer(source.read_text(encoding="utf-8")):
             found.append(next(group for group in match.groups() if group is not None))
-    found += [*ERROR_MESSAGES.values(), *WORDS]
+    found += [*ERROR_MESSAGES.values(), *WORDS, *LABELS.values()]
     return list(dict.fromkeys(found))

@@ -83,6 +83,11 @@ class HospitalPages:
     async def device(self, request: Request, viewer: Viewer, **shown: Any) -> Response:
         mid_id = str(request.path_params["mid_id"])
         device = await self.portal.query(viewer, "device", {"mid_id": mid_id})
+        history = await self.portal.query(viewer, "history", {"mid_id": device["mid_id"], "limit": str(MAX_PAGE)})
+        people = {item["command_id"]: item["person"] for item in history["items"] if item.get("person")}
+        for said in device["provenance"].values():
+            if isinstance(said, dict) and said.get("command_id") in people:
+                said["person"] = people[said["command_id"]]
         return self.portal.page(
             request,
             viewer,

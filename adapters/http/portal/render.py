@@ -71,14 +71,41 @@ WORDS = (
     "granted", "refused", "intent_to_refuse", "final",
     # roles
     "local-admin", "requester", "reporter", "viewer", "operator", "admin", "auditor", "system",
-    # a device's fields and uses
-    "modality", "manufacturer", "model", "serial_number", "campus", "installed_on", "use", "province",
-    "licence_ref", "billing_number", "linked_on", "decommissioned_on", "clinical", "research", "mixed",
-    # kinds of discrepancy
-    "statement_mismatch", "not_reported", "not_linked", "midid_unlinked", "billing_without_licence",
-    "billing_after_decommission", "legacy_number_after_transition",
+    # uses of a device
+    "clinical", "research", "mixed",
     # pages
     "MID-IDs", "Devices", "Report a device", "Discrepancies", "Download (XLSX)", "People", "Timeline",
     "Register as of", "Ledger", "Kadaster", "Rounds", "Work list", "Capacity",
 )  # fmt: skip
 """Words the pages translate from data (statuses, roles, fields, kinds) and the navigation's labels."""
+
+LABELS = {
+    "modality": "Modality",
+    "manufacturer": "Manufacturer",
+    "model": "Model",
+    "serial_number": "Serial number",
+    "campus": "Campus",
+    "installed_on": "Installed on",
+    "use": "Use",
+    "province": "Province",
+    "licence_ref": "FANC licence",
+    "billing_number": "Billing number",
+    "linked_on": "Linked on",
+    "decommissioned_on": "Decommissioned on",
+    "statement_mismatch": "Statements disagree",
+    "not_reported": "Not reported",
+    "not_linked": "Not linked",
+    "midid_unlinked": "MID-ID without a device",
+    "billing_without_licence": "Billing without a licence",
+    "billing_after_decommission": "Billing after decommissioning",
+    "legacy_number_after_transition": "Legacy number after the transition",
+}
+"""English words for the contract's field names and discrepancy kinds."""
+
+
+def label(name: str) -> str:
+    """A field name, status or kind from the data, in the reader's language."""
+    return gettext(LABELS.get(name, name))
+
+
+environment.globals.update(label=label)
