@@ -12,7 +12,14 @@ from adapters.http.portal.base import Portal, Viewer, by_field
 from adapters.http.portal.chart import capacity_chart
 from domain.device_events import STATUSES
 from domain.identifiers import Modality
-from domain.reference import POPULATION_SOURCE, POPULATION_YEAR, per_100k, province_population
+from domain.reference import (
+    POPULATION_SOURCE,
+    POPULATION_YEAR,
+    PROVINCE_POPULATION,
+    per_100k,
+    province_named,
+    province_population,
+)
 from projections.queries import QueryError
 
 PAGE = 50
@@ -116,6 +123,13 @@ class OperatorPages:
         for row in answer.get("items", []):
             population = row.get("population") or province_population(row.get("province"))
             rows.append({**row, "population": population, "per_100k": per_100k(row["devices"], population)})
+        # Every province has a figure, even where no institution of it is registered yet.
+        present = {province_named(row["province"]) for row in rows if row.get("province")}
+        for province, population in PROVINCE_POPULATION.items():
+            if province not in present:
+                rows.append(
+                    {"province": province, "devices": 0, "linked": 0, "population": population, "per_100k": 0.0}
+                )
         rows.sort(key=lambda row: (row["province"] is None, str(row["province"])))
         return self.portal.page(
             request,
