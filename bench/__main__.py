@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.logging import configure_logging
-from bench import bitemporal, catchup, growth, ingest, queries, rpc
+from bench import bitemporal, catchup, growth, ingest, pages, queries, rpc
 from bench.common import Figure
 from bench.fill import Shape
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("ingest", "rpc", "catchup", "growth", "queries", "bitemporal")
+BENCHMARKS = ("ingest", "rpc", "catchup", "growth", "queries", "pages", "bitemporal")
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,11 @@ def main() -> int:
             with section(f"queries on {shape.devices:,} devices (SQLite)", timings):
                 urls = (large_log.events_url, large_log.read_model_url) if large_log else (None, None)
                 figures += asyncio.run(queries.measure(shape, sizes.query_samples, *urls))
+        if "pages" in selected:
+            shape = Shape.of_events(large)
+            with section(f"web pages on {shape.devices:,} devices (SQLite)", timings):
+                urls = (large_log.events_url, large_log.read_model_url) if large_log else (None, None)
+                figures += asyncio.run(pages.measure(shape, sizes.query_samples, *urls))
     finally:
         shutil.rmtree(kept, ignore_errors=True)
     if "bitemporal" in selected:

@@ -30,6 +30,7 @@ OIDC_COOKIE = "kadaster_oidc"
 FORM_SECONDS = 600
 """How long a sign-in form, or a trip to the identity provider, stays valid."""
 
+
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page in the reader's language, from the web application's templates."""
     return HTMLResponse(render(name, **context), status_code=status)

@@ -1,4 +1,4 @@
-"""In a real browser: a hospital requests a MID-ID, reports its device, the FOD links it, the hospital changes it."""
+"""In a real browser: a MID-ID requested, its device reported, linked by the FOD and changed."""
 
 from __future__ import annotations
 
@@ -72,7 +72,11 @@ async def test_a_mid_id_goes_from_request_to_report_to_link_to_change_and_no_oth
     await hospital.get_by_role("button", name="Report the change").click()
     await expect(hospital.get_by_role("status").first).to_have_text("The change was recorded.")
     sent = site.recorded_command("hospital/H001", "device.change")
-    assert sent["data"] == {"mid_id": mid_id, "changes": {"campus": "Campus Noord"}, "effective_on": "2025-01-15"}
+    assert sent["data"] == {
+        "mid_id": mid_id,
+        "changes": {"campus": "Campus Noord"},
+        "effective_on": "2025-01-15",
+    }
     assert sent["person"] == "rita"
     await expect(hospital.locator("#provenance")).to_contain_text("Campus Noord")
 
@@ -84,7 +88,7 @@ async def test_a_mid_id_goes_from_request_to_report_to_link_to_change_and_no_oth
     shown = await other.goto(f"/app/devices/{mid_id}")
     assert shown is not None and shown.status == 400
     assert "Magnetom" not in await other.content() and "Campus" not in await other.inner_text("main")
-    api = await other.request.get(f"/hospitals/H001/midids")
+    api = await other.request.get("/hospitals/H001/midids")
     assert api.status == 403
     for page in (hospital, fod, other):
         await page.context.close()

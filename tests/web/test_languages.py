@@ -1,4 +1,4 @@
-"""Every page in Dutch and in French, with no English left on it; English labels exactly as the contract says."""
+"""Every page in Dutch and in French with no English left on it; the contract's English labels as written."""
 
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ from importlib import resources
 
 from adapters.http.portal.render import ERROR_MESSAGES, LABELS, WORDS
 
-_CALL = re.compile(r"""\b_?gettext\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*'((?:[^'\\]|\\.)*)'""")
+_CALL = re.compile(
+    r"""\b_?gettext\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*"((?:[^"\\]|\\.)*)"|\b_\(\s*'((?:[^'\\]|\\.)*)'"""
+)
 
 
 def messages() -> list[str]:

@@ -41,7 +41,9 @@ class HospitalPages:
             return RedirectResponse(navigation(viewer)[0][0], status_code=303)
         _hospital(viewer)
         status = request.query_params.get("status") or None
-        midids = await self.portal.query(viewer, "midids", {"limit": "500", **({"status": status} if status else {})})
+        midids = await self.portal.query(
+            viewer, "midids", {"limit": "500", **({"status": status} if status else {})}
+        )
         return self.portal.page(
             request,
             viewer,
@@ -83,7 +85,9 @@ class HospitalPages:
     async def device(self, request: Request, viewer: Viewer, **shown: Any) -> Response:
         mid_id = str(request.path_params["mid_id"])
         device = await self.portal.query(viewer, "device", {"mid_id": mid_id})
-        history = await self.portal.query(viewer, "history", {"mid_id": device["mid_id"], "limit": str(MAX_PAGE)})
+        history = await self.portal.query(
+            viewer, "history", {"mid_id": device["mid_id"], "limit": str(MAX_PAGE)}
+        )
         people = {item["command_id"]: item["person"] for item in history["items"] if item.get("person")}
         for said in device["provenance"].values():
             if isinstance(said, dict) and said.get("command_id") in people:
@@ -171,7 +175,9 @@ class HospitalPages:
         institution = _hospital(viewer)
         rows: list[dict[str, Any]] = []
         while True:
-            page = await self.portal.query(viewer, "devices", {"limit": str(MAX_PAGE), "offset": str(len(rows))})
+            page = await self.portal.query(
+                viewer, "devices", {"limit": str(MAX_PAGE), "offset": str(len(rows))}
+            )
             rows += page["items"]
             if len(rows) >= page["total"] or not page["items"]:
                 break

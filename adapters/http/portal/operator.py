@@ -78,7 +78,12 @@ class OperatorPages:
         answer = await self.portal.query(
             viewer,
             "devices",
-            {"status": "reported", "sort": "registered_on", "limit": str(PAGE), "offset": str((number - 1) * PAGE)},
+            {
+                "status": "reported",
+                "sort": "registered_on",
+                "limit": str(PAGE),
+                "offset": str((number - 1) * PAGE),
+            },
         )
         pages = max(1, -(-answer["total"] // PAGE))
         return self.portal.page(
@@ -128,7 +133,13 @@ class OperatorPages:
         for province, population in PROVINCE_POPULATION.items():
             if province not in present:
                 rows.append(
-                    {"province": province, "devices": 0, "linked": 0, "population": population, "per_100k": 0.0}
+                    {
+                        "province": province,
+                        "devices": 0,
+                        "linked": 0,
+                        "population": population,
+                        "per_100k": 0.0,
+                    }
                 )
         rows.sort(key=lambda row: (row["province"] is None, str(row["province"])))
         return self.portal.page(

@@ -1,4 +1,4 @@
-"""Managing people: a hospital's local administrator grants and revokes its people's roles, the FOD anyone's."""
+"""Managing people: a hospital's local administrator grants and revokes its people's roles, the FOD any."""
 
 from __future__ import annotations
 
