@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 
-from adapters.cli_access import record_access
+from adapters.bootstrap import started
+from adapters.cli.access import record_access
 from adapters.config import load_settings
 from adapters.credentials import Credentials
-from adapters.nats_server import free_port
-from adapters.runtime import started
+from adapters.nats.server import free_port
 from bench.common import Figure, nats_server, summary, value_at_most
 from bench.fill import MODALITIES, PROVINCES, Shape, institution
 from bench.queries import _wait_for_http, build, timed

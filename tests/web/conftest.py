@@ -16,10 +16,10 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from adapters.cli_access import record_access
+from adapters.bootstrap import ROLES, Running, started
+from adapters.cli.access import record_access
 from adapters.credentials import Credentials
-from adapters.nats_server import NatsServer, free_port
-from adapters.runtime import ROLES, Running, started
+from adapters.nats.server import NatsServer, free_port
 from domain.command_record import command_record_id
 from tests.integration.conftest import nats_server, service_settings
 

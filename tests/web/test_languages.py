@@ -8,9 +8,9 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page
 
-from adapters.client import KadasterClient
 from adapters.http.portal.catalogue import messages
 from adapters.http.portal.i18n import choose, translations
+from adapters.nats.client import KadasterClient
 from tests.web.conftest import MID_ID, Site, open_page, sign_in
 
 TEXTS = """() => {

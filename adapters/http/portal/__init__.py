@@ -11,6 +11,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.http.api import CommandSender
+from adapters.http.auth import Guard
 from adapters.http.portal.auditor import AuditorPages, LedgerState
 from adapters.http.portal.base import Portal, SignIn, signed_in
 from adapters.http.portal.hospital import HospitalPages
@@ -19,8 +21,6 @@ from adapters.http.portal.operator import OperatorPages
 from adapters.http.portal.people import PeoplePages
 from adapters.http.portal.render import language
 from adapters.http.portal.rounds import RoundPages
-from adapters.http.api import CommandSender
-from adapters.http.auth import Guard
 from projections.queries import Queries
 
 LANGUAGE_COOKIE = "kadaster_language"

@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from adapters.fair_share import RateLimited
-from adapters.http.portal.render import error_message, render
 from adapters.http.api import CommandSender
 from adapters.http.auth import Forbidden, Guard, Principal
+from adapters.http.portal.render import render
 from domain.access import WHOLE_REGISTER
 from projections.queries import Queries, QueryError
 
@@ -132,7 +132,6 @@ class Portal:
             request_args=request.query_params,
             here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
             envelope=lambda: str(uuid.uuid4()),
-            error_message=error_message,
             **context,
         )
         response = HTMLResponse(html, status_code=status)

@@ -109,3 +109,4 @@ def label(name: str) -> str:
 
 
 environment.globals.update(label=label)
+environment.globals.update(error_message=error_message)
