@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,6 +19,8 @@ from projections.queries import MAX_PAGE, QueryError
 DEVICE_FIELDS = ("manufacturer", "model", "serial_number", "campus", "installed_on", "use")
 """The fields a hospital states about a device, in the order its forms ask them."""
 USES = ("clinical", "research", "mixed")
+PAGE = 100
+"""MID-IDs on one page of a hospital's start page."""
 MODALITIES = [modality.value for modality in Modality]
 
 
@@ -41,16 +44,29 @@ class HospitalPages:
             return RedirectResponse(navigation(viewer)[0][0], status_code=303)
         _hospital(viewer)
         status = request.query_params.get("status") or None
-        midids = await self.portal.query(
-            viewer, "midids", {"limit": "500", **({"status": status} if status else {})}
-        )
+        chosen = {"status": status} if status else {}
+        try:
+            number = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            number = 1
+        page = {"limit": str(PAGE + 1), "offset": str((number - 1) * PAGE)}
+        midids = await self.portal.query(viewer, "midids", {**page, **chosen})
+        more = len(midids["items"]) > PAGE
+
+        def link(to: int) -> str:
+            return "/?" + urlencode({**chosen, "page": to})
+
         return self.portal.page(
             request,
             viewer,
             "hospital_midids.html",
             status=shown.pop("http_status", 200),
-            midids=midids["items"],
+            midids=midids["items"][:PAGE],
             shown_status=status,
+            number=number,
+            pages=number + 1 if more else number,
+            previous=link(number - 1) if number > 1 else None,
+            next=link(number + 1) if more else None,
             modalities=MODALITIES,
             may_request=viewer.has("requester"),
             may_report=viewer.has("reporter"),
