@@ -21,7 +21,7 @@ from adapters.http.auth import Guard
 from adapters.http.web import add_web_routes
 from adapters.nats.client import KadasterClient
 from tests.domain.test_allocation_policies import PROVINCES_2023, REFERENCE_2024, applications_2024
-from tests.integration.conftest import h001, h002, kadaster, make_guard
+from tests.integration.conftest import gateway_of, h001, h002, kadaster, make_guard
 from tests.services.test_rounds import (
     AFTER_DEADLINE,
     APPLIED,
@@ -46,7 +46,7 @@ def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
 @pytest.fixture
 def app(kadaster: Running, guard: Guard) -> FastAPI:
     assert kadaster.queries is not None
-    commands = CommandSender(kadaster.nc)
+    commands = CommandSender(gateway_of(kadaster))
     app = create_app(kadaster.queries, guard, commands)
     add_web_routes(app, guard, kadaster.queries, commands, kadaster.settings, "http://kadaster")
     return app
