@@ -239,3 +239,43 @@ async def test_the_vazg_sees_a_rounds_decisions_with_their_sentences_and_its_ver
     decisions = re.search(r'<table id="decisions">.*?</table>', shown.text, re.S)
     assert decisions and decisions[0].count("<tr>") == len(applications_2024()) + 1
     assert "lower_activity_in_province" in decisions[0] or "not_in_top_share" in decisions[0]
+
+
+async def test_a_requester_cancels_a_free_mid_id_and_a_reporter_decommissions_a_device(
+    kadaster: Running, guard: Guard, browser: httpx.AsyncClient, h001: KadasterClient
+) -> None:
+    linked = (await h001.send("midid.issue", {"modality": "PET-CT"}))["result"]["mid_id"]
+    report = {
+        "mid_id": linked,
+        "modality": "PET-CT",
+        "manufacturer": "Siemens",
+        "model": "Biograph",
+        "serial_number": "B-1",
+        "campus": "Campus A",
+        "installed_on": "2020-05-01",
+        "use": "clinical",
+    }
+    assert (await h001.send("device.report", report))["status"] == "accepted"
+    person(kadaster, guard, "rita", "hospital/H001", "requester", "reporter")
+    await sign_in(browser, "rita")
+    start = await browser.get("/")
+    issued = await browser.post("/midid", data={**form_fields(start.text, "/midid"), "modality": "CT"})
+    free = re.search(r'id="new-mid-id">([^<]+)<', issued.text)
+    assert free
+    row = re.search(rf'<tr data-mid-id="{free[1]}">.*?</tr>', issued.text, re.S)
+    assert row
+    fields = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', row[0]))
+    cancelled = await browser.post("/app/midid/cancel", data={**fields, "reason": "ordered twice"})
+    assert cancelled.status_code == 200 and f"<strong>{free[1]}</strong>" in cancelled.text
+    shown = re.search(rf'<tr data-mid-id="{free[1]}">.*?</tr>', cancelled.text, re.S)
+    assert shown and '<td class="status">cancelled</td>' in shown[0]
+    # The device carrying the other MID-ID leaves service.
+    device = await browser.get(f"/app/devices/{linked}")
+    action = f"/app/devices/{linked}/decommission"
+    data = {**form_fields(device.text, action), "effective_on": "2025-06-30", "reason": "replaced"}
+    done = await browser.post(action, data=data)
+    assert done.status_code == 303
+    after = await browser.get(done.headers["location"])
+    assert '<strong id="device-status">decommissioned</strong>' in after.text
+    assert "The decommissioning was recorded." in after.text
+    assert 'id="change-form"' not in after.text
