@@ -606,3 +606,20 @@ def every_device(tx: Transaction, in_force_on: date, batch: int = 5000) -> Itera
         for row in rows:
             row.pop("sequence")
             yield row
+
+
+def list_institutions(tx: Transaction) -> list[dict[str, Any]]:
+    """Every institution the FOD registered, with its devices by status, in institution order."""
+    institutions = tx.execute(
+        "SELECT institution, name, province, region, campuses, updated_at FROM rm_institutions "
+        "ORDER BY institution"
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for row in tx.execute(
+        "SELECT institution, status, COUNT(*) AS devices FROM rm_devices GROUP BY institution, status"
+    ).all():
+        counts.setdefault(row["institution"], {})[row["status"]] = int(row["devices"])
+    for institution in institutions:
+        institution["campuses"] = json.loads(institution["campuses"])
+        institution["devices"] = counts.get(institution["institution"], {})
+    return institutions

@@ -133,6 +133,7 @@ async def test_every_page_reads_in_dutch_and_in_french_without_an_english_word(
             "/app/worklist",
             "/app/discrepancies?status=all",
             "/app/capacity",
+            "/app/institutions",
             "/app/people",
             f"/app/devices/{mid_id}",
             "/app/rounds",

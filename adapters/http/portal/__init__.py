@@ -107,6 +107,7 @@ def add_portal_routes(
         ("/app/worklist", operator.worklist, "GET"),
         ("/app/worklist/link", operator.link, "POST"),
         ("/app/capacity", operator.capacity, "GET"),
+        ("/app/institutions", operator.institutions, "GET"),
         ("/app/people", people.people, "GET"),
         ("/app/people/grant", people.grant, "POST"),
         ("/app/people/revoke", people.revoke, "POST"),

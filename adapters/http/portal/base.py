@@ -96,6 +96,7 @@ def navigation(viewer: Viewer) -> list[tuple[str, str]]:
         items += [
             ("/app/worklist", "Work list"),
             ("/app/discrepancies", "Discrepancies"),
+            ("/app/institutions", "Institutions"),
             ("/app/people", "People"),
         ]
     items += [("/app/capacity", "Capacity"), ("/app/rounds", "Rounds")]

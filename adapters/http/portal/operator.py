@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from adapters.http.portal.base import Portal, Viewer, by_field
 from adapters.http.portal.chart import capacity_chart
@@ -20,6 +21,7 @@ from domain.reference import (
     province_named,
     province_population,
 )
+from projections import kadaster_view
 from projections.queries import QueryError
 
 PAGE = 50
@@ -153,3 +155,17 @@ class OperatorPages:
             source=POPULATION_SOURCE,
             year=POPULATION_YEAR,
         )
+
+    async def institutions(self, request: Request, viewer: Viewer) -> Response:
+        """The institutions the FOD registered, with their campuses and their devices by status."""
+        _national(viewer)
+        self.portal.guard.fair_share.queries.take(viewer.party)
+        queries = self.portal.queries
+
+        def read() -> list[dict[str, Any]]:
+            queries.catch_up()
+            with queries.store.reading() as tx:
+                return kadaster_view.list_institutions(tx)
+
+        found = await run_in_threadpool(read)
+        return self.portal.page(request, viewer, "institutions.html", institutions=found, statuses=STATUSES)

@@ -75,7 +75,7 @@ WORDS = (
     "clinical", "research", "mixed",
     # pages
     "MID-IDs", "Devices", "Report a device", "Discrepancies", "Download (XLSX)", "People", "Timeline",
-    "Register as of", "Ledger", "Kadaster", "Rounds", "Work list", "Capacity",
+    "Register as of", "Ledger", "Kadaster", "Rounds", "Work list", "Capacity", "Institutions",
 )  # fmt: skip
 """Words the pages translate from data (statuses, roles, fields, kinds) and the navigation's labels."""
 
@@ -99,6 +99,9 @@ LABELS = {
     "billing_without_licence": "Billing without a licence",
     "billing_after_decommission": "Billing after decommissioning",
     "legacy_number_after_transition": "Legacy number after the transition",
+    "flemish": "Flemish Region",
+    "brussels": "Brussels-Capital Region",
+    "wallonia": "Walloon Region",
 }
 """English words for the contract's field names and discrepancy kinds."""
 
