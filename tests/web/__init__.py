@@ -1,0 +1,1 @@
+"""The web application in a real browser and through its pages."""
