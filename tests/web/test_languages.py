@@ -13,6 +13,11 @@ from adapters.http.portal.i18n import choose, translations
 from adapters.nats.client import KadasterClient
 from tests.web.conftest import MID_ID, Site, open_page, sign_in
 
+UNLABELLED = """() => Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+  .filter(field => field.labels.length === 0 && !field.getAttribute("aria-label"))
+  .map(field => field.name || field.id)"""
+"""Form fields that a screen reader could not name."""
+
 TEXTS = """() => {
   const found = [];
   const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
@@ -61,6 +66,7 @@ async def walk(page: Page, language: str, paths: list[str], artefacts: Path, who
         assert await page.get_attribute("html", "lang") == language, path
         left = untranslated(await page.evaluate(TEXTS), patterns)
         problems += [f"{who} {path}: {message!r}" for message in left]
+        problems += [f"{who} {path}: field {name} has no label" for name in await page.evaluate(UNLABELLED)]
         name = re.sub(r"\W+", "-", path.strip("/")) or "start"
         await page.screenshot(path=artefacts / f"{language}-{who}-{name}.png", full_page=True)
     return problems
@@ -81,7 +87,7 @@ def test_the_browsers_language_comes_first_unless_the_reader_switched() -> None:
     assert choose("xx", None) == "en"
 
 
-async def test_every_page_reads_in_dutch_and_in_french_without_an_english_word(
+async def test_every_page_reads_in_dutch_and_french_with_no_english_word_and_every_field_labelled(
     site: Site, chromium: Browser, artefacts: Path
 ) -> None:
     site.person("anna", "hospital/H001", "local-admin", "requester", "reporter")
