@@ -143,7 +143,12 @@ PROVINCE_POPULATION: dict[str, int] = {
     "Luxemburg": 297_020,
     "Namen": 505_949,
 }
-"""Inhabitants per province; the Brussels-Capital Region counts as one, as the allocation rounds do."""
+"""Inhabitants per province; the Brussels-Capital Region counts as one, as the allocation rounds do.
+
+Brussels and the Walloon provinces add up to Statbel's regional totals below, and Antwerpen is Statbel's
+published figure; Limburg, the two Flanders and Vlaams-Brabant add up to 22,829 fewer than the Flemish
+Region's total, so those four are to be checked against Statbel's table before a decision relies on them.
+"""
 
 REGION_POPULATION = {"flemish": 6_821_770, "brussels": 1_249_597, "wallonia": 3_692_283}
 
