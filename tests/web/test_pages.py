@@ -31,6 +31,7 @@ from tests.services.test_rounds import (
     ROUND_2024,
     application_data,
 )
+from tests.web.test_languages import english_patterns, untranslated
 
 __all__ = ["h001", "h002", "kadaster"]
 PASSWORD = "s3cret-pw!"
@@ -239,6 +240,13 @@ async def test_the_vazg_sees_a_rounds_decisions_with_their_sentences_and_its_ver
     decisions = re.search(r'<table id="decisions">.*?</table>', shown.text, re.S)
     assert decisions and decisions[0].count("<tr>") == len(applications_2024()) + 1
     assert "lower_activity_in_province" in decisions[0] or "not_in_top_share" in decisions[0]
+    applied = re.search(r'<table id="applications">.*?</table>', shown.text, re.S)
+    assert applied and applied[0].count("<tr>") == len(applications_2024()) + 1
+    # In French, the round's tables have no English heading left (the decisions' sentences are data).
+    french = await browser.get(f"/app/rounds/{ROUND_2024}", headers={"Accept-Language": "fr"})
+    texts = [html.unescape(text) for text in re.findall(r">([^<]+)<", french.text)]
+    assert untranslated(texts, english_patterns("fr")) == []
+    assert "Activité justifiée par appareil" in texts
 
 
 async def test_a_requester_cancels_a_free_mid_id_and_a_reporter_decommissions_a_device(

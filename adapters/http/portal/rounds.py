@@ -39,11 +39,14 @@ class RoundPages:
         if viewer.kind in ("vazg", "auditor", "fod"):
             reports = await run_in_threadpool(verify_rounds, self.portal.queries.register, round_id)
             verification = reports[0] if reports else None
+        listed = tables({"applications": shown.get("applications")})
+        applications = (listed[0][1], listed[0][2]) if listed else None
         return self.portal.page(
             request,
             viewer,
             "round.html",
             round=shown,
             ranking=tables(shown.get("ranking")),
+            applications=applications,
             verification=verification,
         )
