@@ -11,6 +11,9 @@ from adapters.http.portal.base import Portal, Viewer, by_field
 from domain.access import GRANTED_BY_A_HOSPITAL, GRANTED_BY_THE_FOD, HOSPITAL_ROLES
 from projections.queries import QueryError
 
+DONE_PAGE = 200
+"""Events of the hospital looked through on one page of "who did what"."""
+
 
 def _manager(viewer: Viewer) -> None:
     if not (viewer.has("local-admin") and viewer.kind == "hospital") and not (
@@ -30,12 +33,17 @@ class PeoplePages:
         if viewer.kind == "hospital":
             filters["party"] = viewer.party
         grants = await self.portal.query(viewer, "access", filters)
-        done = None
+        done, number, more = None, 1, False
         if viewer.institution is not None:
-            history = await self.portal.query(
-                viewer, "history", {"institution": viewer.institution, "limit": "100"}
-            )
-            done = [item for item in history["items"] if item.get("person")][-100:]
+            # The hospital's events in the order recorded, a page at a time; those a person entered.
+            try:
+                number = max(1, int(request.query_params.get("done", "1")))
+            except ValueError:
+                number = 1
+            page = {"limit": str(DONE_PAGE + 1), "offset": str((number - 1) * DONE_PAGE)}
+            history = await self.portal.query(viewer, "history", {"institution": viewer.institution, **page})
+            more = len(history["items"]) > DONE_PAGE
+            done = [item for item in history["items"][:DONE_PAGE] if item.get("person")]
         roles = GRANTED_BY_A_HOSPITAL if viewer.kind == "hospital" else (*GRANTED_BY_THE_FOD, *HOSPITAL_ROLES)
         return self.portal.page(
             request,
@@ -46,6 +54,10 @@ class PeoplePages:
             state=state,
             roles=sorted(set(roles)),
             done=done,
+            number=number,
+            pages=number + 1 if more else number,
+            previous=f"/app/people?done={number - 1}" if number > 1 else None,
+            next=f"/app/people?done={number + 1}" if more else None,
             fixed_party=viewer.party if viewer.kind == "hospital" else None,
             **shown,
         )
