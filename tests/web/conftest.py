@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from adapters.bootstrap import ROLES, Running, started
 from adapters.cli.access import record_access
@@ -39,6 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "s3cret-pw!"
+WAIT_MS = 20_000
+"""How long an expectation or an action may wait: a loaded CI machine is slower than a desk."""
+expect.set_options(timeout=WAIT_MS)
 MID_ID = re.compile(r"MID-\d{7}-\d{2}")
 
 
@@ -128,6 +131,7 @@ async def chromium() -> AsyncIterator[Browser]:
 
 async def open_page(browser: Browser, site: Site, locale: str = "en-GB") -> Page:
     context = await browser.new_context(base_url=site.url, locale=locale)
+    context.set_default_timeout(WAIT_MS)
     return await context.new_page()
 
 
