@@ -6,6 +6,7 @@ import html
 import io
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from tests.integration.conftest import gateway_of, h001, h002, kadaster, make_gu
 from tests.services.test_rounds import (
     AFTER_DEADLINE,
     APPLIED,
-    DEADLINE,
     DECIDED,
     OPENED,
     ROUND_2024,
@@ -213,7 +213,8 @@ async def test_the_vazg_sees_a_rounds_decisions_with_their_sentences_and_its_ver
             "programme": "nmr",
             "period": "2023",
             "capacity": 2,
-            "deadline": DEADLINE,
+            # Applications are judged by when the register receives them: the deadline lies ahead.
+            "deadline": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
             "provinces": PROVINCES_2023,
             "reference_activity": REFERENCE_2024,
             "top_share": 0.15,
