@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt typecheck bench bench-quick reliability lock clean contract
+.PHONY: install run test test-fast lint fmt typecheck bench bench-quick reliability mutation lock clean contract
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ bench-quick: $(STAMP)
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.campaign
 
+# Mutation testing of the domain and the command parsing (configured in pyproject.toml), one worker;
+# run it before changing a rule. The shared figures sit beside the repository, not in mutants/.
+KADASTER_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
+mutation: $(STAMP)
+	rm -rf mutants
+	KADASTER_SHARED_DIR=$(KADASTER_SHARED_DIR) $(BIN)/mutmut run --max-children 1
+	$(BIN)/python -m tests.mutation.report
+
 contract: $(STAMP)
 	$(BIN)/kadaster contract write
 
@@ -55,4 +63,4 @@ lock: $(STAMP)
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^kadaster'; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) .kadaster .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .kadaster .pytest_cache .mypy_cache .ruff_cache mutants
