@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
+from domain.identifiers import MidId
+from domain.mid_id import numbers_left_after
 from services.processor import Handled
+
+log = structlog.get_logger("kadaster.metrics")
+
+# Well before the 7-digit format runs out: at the register's pace that leaves years to plan a new format.
+MIDID_NUMBERS_LOW = 100_000
+ISSUING_COMMANDS = ("midid.issue", "midid.backfill")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -61,6 +70,21 @@ EVENT_STORE_POSITION = Gauge(
     "kadaster_event_store_position", "Newest notification id in the event store", registry=REGISTRY
 )
 
+MIDID_NUMBERS_LEFT = Gauge(
+    "kadaster_midid_numbers_left",
+    "MID-IDs the 7-digit format still allows after the last one this process issued",
+    registry=REGISTRY,
+)
+
+
+def note_issued(mid_id: str) -> int:
+    """Sets the gauge from an issued MID-ID; warns below MIDID_NUMBERS_LOW (every 10,000, then each)."""
+    left = numbers_left_after(MidId.parse(mid_id).sequence)
+    MIDID_NUMBERS_LEFT.set(left)
+    if left <= MIDID_NUMBERS_LOW and (left % 10_000 == 0 or left <= 1_000):
+        log.warning("midid_numbers_running_low", numbers_left=left, mid_id=mid_id)
+    return left
+
 
 def count(handled: Iterable[Handled]) -> None:
     for result in handled:
@@ -71,6 +95,9 @@ def count(handled: Iterable[Handled]) -> None:
         errors = outcome.get("errors") or []
         code = errors[0]["code"] if errors else ""
         COMMANDS.labels(outcome.get("type") or "", outcome["status"], code, result.inbound.channel).inc()
+        issued = (outcome.get("result") or {}).get("mid_id")
+        if outcome["status"] == "accepted" and outcome.get("type") in ISSUING_COMMANDS and issued:
+            note_issued(issued)
 
 
 def exposition() -> bytes:

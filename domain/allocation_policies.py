@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from domain.errors import DomainError
+
 NMR = "nmr"
 CARE_REGIONS = "care-regions"
 PROGRAMMES = (NMR, CARE_REGIONS)
@@ -160,16 +162,41 @@ class ProvinceStanding:
         }
 
 
+def check_capacity(capacity: int) -> None:
+    if capacity < 1:
+        raise DomainError("schema", "an nmr round hands out at least one device", "data.capacity")
+
+
+def check_provinces(provinces: Sequence[Province]) -> None:
+    """What an NMR-index needs: provinces with inhabitants, and some recognised device among them
+    (the index is relative to their average)."""
+    if not provinces:
+        raise DomainError(
+            "schema", "an nmr round needs the provinces' population and recognised devices", "data.provinces"
+        )
+    for position, province in enumerate(provinces):
+        if province.population < 1 or province.recognised_devices < 0:
+            raise DomainError(
+                "schema",
+                f"{province.name} needs inhabitants and a count of recognised devices that is not negative",
+                f"data.provinces.{position}",
+            )
+    if sum(p.recognised_devices for p in provinces) < 1:
+        raise DomainError(
+            "schema",
+            "the NMR-index is relative to the Flemish average: some province must have a device",
+            "data.provinces",
+        )
+
+
 def rank_provinces(provinces: Iterable[Province]) -> list[ProvinceStanding]:
     """Lowest NMR-index first (rank 1 has priority); equal indices go by province name."""
     provinces = list(provinces)
+    check_provinces(provinces)
     total_devices = sum(p.recognised_devices for p in provinces)
     total_population = sum(p.population for p in provinces)
     average = Fraction(total_devices, total_population)
-    indexed = [
-        (Fraction(p.recognised_devices, p.population) / average if average else Fraction(0), p)
-        for p in provinces
-    ]
+    indexed = [(Fraction(p.recognised_devices, p.population) / average, p) for p in provinces]
     indexed.sort(key=lambda pair: (pair[0], pair[1].name))
     return [
         ProvinceStanding(p.name, p.population, p.recognised_devices, index, rank)
@@ -326,6 +353,7 @@ def decide_nmr(record: Mapping[str, Any], waivers: Waivers | None = None) -> Pol
     """
     inputs = NmrInputs.from_record(record)
     waived_by = {institution: frozenset(codes) for institution, codes in (waivers or {}).items()}
+    check_capacity(inputs.capacity)
     provinces = rank_provinces(inputs.provinces)
     standing = {p.name: p for p in provinces}
     share = top_share_of(inputs.reference_activity, inputs.top_share)
@@ -422,13 +450,12 @@ def _nmr_decision(
             candidate.waived,
             place=place,
         )
-    if last_priority is None:
-        had_priority = "none, as no capacity was available"
-    else:
-        had_priority = (
-            f"{' then '.join(granted_provinces)} (NMR-index rank {last_priority.rank}), whose applicants "
-            f"used the capacity of {devices}"
-        )
+    # A refused candidate after the capacity was used: someone was granted, so there was a last priority.
+    assert last_priority is not None
+    had_priority = (
+        f"{' then '.join(granted_provinces)} (NMR-index rank {last_priority.rank}), whose applicants "
+        f"used the capacity of {devices}"
+    )
     return _decision(
         candidate.application,
         REFUSED,
@@ -437,7 +464,7 @@ def _nmr_decision(
         f"de provincie met voorrang).{upheld}",
         candidate.waived,
         place=place,
-        priority_province=None if last_priority is None else last_priority.name,
+        priority_province=last_priority.name,
     )
 
 
@@ -462,6 +489,15 @@ def fill_rate_text(fill_rate: Fraction) -> str:
 
 def rank_care_regions(regions: Iterable[RegionFigures]) -> list[dict[str, Any]]:
     """Lowest fill rate first (rank 1 = priority); exact fractions compared; ties by region name."""
+    regions = list(regions)
+    for position, region in enumerate(regions):
+        if region.programme_figure < 1 or region.filled < 0:
+            raise DomainError(
+                "schema",
+                f"{region.name} needs a programme figure of at least 1 and a count of places that is "
+                "not negative: its fill rate is places over programme figure",
+                f"data.regions.{position}",
+            )
     ordered = sorted(regions, key=lambda r: (r.fill_rate, r.name))
     return [
         {

@@ -20,7 +20,10 @@ from domain.allocation_policies import (
     PROGRAMMES,
     REFUSED,
     PolicyResult,
+    Province,
     apply_policy,
+    check_capacity,
+    check_provinces,
     exact,
 )
 from domain.errors import DomainError
@@ -627,22 +630,14 @@ def _check_nmr_inputs(capacity: int, deadline: datetime | None, inputs: Mapping[
         raise DomainError("schema", "an nmr round takes provinces, not care regions", "data.regions")
     if deadline is None:
         raise DomainError("schema", "an nmr round needs an application deadline", "data.deadline")
-    if capacity < 1:
-        raise DomainError("schema", "an nmr round hands out at least one device", "data.capacity")
+    check_capacity(capacity)
     provinces = inputs.get("provinces") or []
-    if not provinces:
-        raise DomainError(
-            "schema", "an nmr round needs the provinces' population and recognised devices", "data.provinces"
-        )
+    check_provinces(
+        [Province(p["name"], int(p["population"]), int(p["recognised_devices"])) for p in provinces]
+    )
     names = [p["name"] for p in provinces]
     if len(set(names)) != len(names):
         raise DomainError("schema", "a province is listed twice", "data.provinces")
-    if sum(int(p["recognised_devices"]) for p in provinces) < 1:
-        raise DomainError(
-            "schema",
-            "the NMR-index is relative to the Flemish average: some province must have a device",
-            "data.provinces",
-        )
     if inputs.get("reference_activity") is None:
         raise DomainError(
             "schema", "an nmr round needs the reference activity per hospital", "data.reference_activity"

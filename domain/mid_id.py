@@ -7,13 +7,18 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError
-from domain.identifiers import MidId, Modality, stable_id
+from domain.identifiers import MIDID_MAX_SEQUENCE, MidId, Modality, stable_id
 
 ISSUED = "issued"
 LINKED = "linked"
 CANCELLED = "cancelled"
 
 SEQUENCE_ID = stable_id("mid-id-sequence", "kadaster")
+
+
+def numbers_left_after(sequence: int) -> int:
+    """MID-IDs still available once `sequence` has been handed out (0 when the format is exhausted)."""
+    return MIDID_MAX_SEQUENCE - sequence
 
 
 class MidIdSequence(Aggregate):
@@ -32,7 +37,21 @@ class MidIdSequence(Aggregate):
     def __init__(self) -> None:
         self.last_number = 0
 
+    @property
+    def numbers_left(self) -> int:
+        """How many MID-IDs the 7-digit format still allows."""
+        return numbers_left_after(self.last_number)
+
+    def check_not_exhausted(self) -> None:
+        if self.last_number >= MIDID_MAX_SEQUENCE:
+            raise DomainError(
+                "conflict",
+                f"the MID-ID sequence is exhausted: {MidId(MIDID_MAX_SEQUENCE)} was the last number "
+                "the contract's format (7 digits) allows",
+            )
+
     def take_next(self, command_id: str) -> MidId:
+        self.check_not_exhausted()
         self._take(number=self.last_number + 1, command_id=command_id)
         return MidId(self.last_number)
 
