@@ -141,12 +141,16 @@ def main(argv: list[str] | None = None) -> int:
             for name in figures[module].survived + figures[module].no_tests:
                 print(f"survived: {name}")
     failing = [
-        f.module for f in figures.values() if f.module.startswith("domain/") and f.total and f.score < args.threshold
+        f.module
+        for f in figures.values()
+        if f.module.startswith("domain/") and f.total and f.score < args.threshold
     ]
     for name in stale:
         print(f"listed as equivalent but no longer survives: {name}", file=sys.stderr)
     for module in failing:
-        print(f"{module} kills fewer than {args.threshold:.0f}% of its non-equivalent mutants", file=sys.stderr)
+        print(
+            f"{module} kills fewer than {args.threshold:.0f}% of its non-equivalent mutants", file=sys.stderr
+        )
     return 1 if failing or stale else 0
 
 
