@@ -539,3 +539,63 @@ def test_the_round_index_finds_a_care_period_and_lists_every_round() -> None:
         "data.period",
         "round c1 already ranks the care regions for 2017Q1",
     )
+
+
+# the running count of care-region places
+
+
+def care_capacity() -> CareCapacity:
+    capacity = CareCapacity.start("care-regions", **vazg("start"))
+    capacity.record_baseline("Oostende", 2653, "c1", "data.regions.0.filled", **vazg("open"))
+    capacity.collect_events()
+    return capacity
+
+
+def test_a_starting_figure_is_recorded_once_and_the_same_figure_again_records_nothing() -> None:
+    capacity = care_capacity()
+    assert capacity.filled == {"Oostende": 2653}
+    assert capacity.record_baseline("Oostende", 2653, "c2", "data.regions.0.filled", **vazg("o2")) is False
+    assert capacity.collect_events() == []
+    assert refusal(
+        lambda: capacity.record_baseline("Oostende", 2600, "c2", "data.regions.3.filled", **vazg("o3"))
+    ) == (
+        "conflict",
+        "data.regions.3.filled",
+        "care region 'Oostende' has 2653 places filled in the register (starting figure, grants and "
+        "corrections), not 2600: leave `filled` out to use the register's figure",
+    )
+
+
+def test_grants_and_corrections_move_the_count_and_are_recorded_with_the_new_figure() -> None:
+    capacity = care_capacity()
+    assert capacity.grant_places("Oostende", 10, "c1", "WZC1", **vazg("g")) == 2663
+    assert capacity.correct("Oostende", -2663, "recount", **vazg("k")) == 0
+    granted, corrected = capacity.collect_events()
+    assert (granted.region, granted.units, granted.filled, granted.institution) == (  # type: ignore[attr-defined]
+        "Oostende",
+        10,
+        2663,
+        "WZC1",
+    )
+    assert (corrected.delta, corrected.filled, corrected.reason) == (-2663, 0, "recount")  # type: ignore[attr-defined]
+    assert refusal(lambda: capacity.correct("Oostende", -1, "again", **vazg("k2"))) == (
+        "conflict",
+        "data.delta",
+        "care region 'Oostende' has 0 places filled; a correction of -1 would make it negative",
+    )
+
+
+def test_an_unknown_region_has_no_count_to_grant_or_correct() -> None:
+    capacity = care_capacity()
+    expected = (
+        "conflict",
+        "data.region",
+        "no filled figure is known for care region 'Gent' yet: the opening of a round gives each region's "
+        "starting figure (regions[].filled)",
+    )
+    assert refusal(lambda: capacity.correct("Gent", 1, "r", **vazg("k"))) == expected
+    assert refusal(lambda: capacity.grant_places("Gent", 1, "c1", None, **vazg("g"))) == expected
+    assert (
+        refusal(lambda: capacity.check_known("Gent", "data.regions.1.filled"))[1] == "data.regions.1.filled"
+    )
+    assert capacity.check_known("Oostende") == 2653
