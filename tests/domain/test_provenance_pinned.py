@@ -14,7 +14,6 @@ from eventsourcing.domain import Aggregate
 
 from domain.billing import BillingNumber
 from domain.care_capacity import CareCapacity
-from domain.device import Device
 from domain.errors import DomainError
 from domain.fanc import LegacyFancNumber
 from domain.identifiers import MidId, Modality
