@@ -156,11 +156,12 @@ class Device(Aggregate):
 
     def check_in_service(self, field: str = "data.mid_id") -> None:
         if self.decommissioned_on is not None:
-            raise DomainError("device_decommissioned", self._decommissioned_message(), field)
+            raise DomainError(
+                "device_decommissioned", self._decommissioned_message(self.decommissioned_on), field
+            )
 
-    def _decommissioned_message(self) -> str:
-        on = self.decommissioned_on.isoformat() if self.decommissioned_on else "an unknown date"
-        return f"the device carrying {self.mid_id} was decommissioned on {on}"
+    def _decommissioned_message(self, on: date) -> str:
+        return f"the device carrying {self.mid_id} was decommissioned on {on.isoformat()}"
 
     def check_modality(self, modality: str, field: str = "data.modality") -> None:
         if modality != self.modality:
@@ -203,7 +204,11 @@ class Device(Aggregate):
             )
         if self.decommissioned_on is not None:
             missing.append(
-                ErrorDetail("requirements_not_met", self._decommissioned_message(), "device.status")
+                ErrorDetail(
+                    "requirements_not_met",
+                    self._decommissioned_message(self.decommissioned_on),
+                    "device.status",
+                )
             )
         if self.ionising and not self.licence_valid_on(day):
             when = f"valid on {day.isoformat()}" if day is not None else "without an end date"

@@ -444,3 +444,143 @@ def test_an_institutions_region_is_one_of_belgiums_three() -> None:
     detail = refusal(Institution.register, "H001", **facts, region="lapland", **FOD)
     assert (detail.code, detail.field) == ("schema", "data.region")
     assert detail.message == "'lapland' is not a region (flemish, brussels, wallonia)"
+
+
+# what the events record: everything a replay and the read models need
+
+
+def last_events(device: Device) -> list[Any]:
+    return list(device.collect_events())
+
+
+def test_a_backfill_records_the_fods_whole_statement() -> None:
+    device = opened("PET-CT")
+    device.backfill(
+        "R1", "GE", "Discovery", "SN-7", "Noord", date(2015, 1, 1), "mixed", date(2016, 2, 1), **FOD
+    )
+    (event,) = last_events(device)
+    assert {k: getattr(event, k) for k in ("legacy_ref", "modality", "manufacturer", "model")} == {
+        "legacy_ref": "R1",
+        "modality": "PET-CT",
+        "manufacturer": "GE",
+        "model": "Discovery",
+    }
+    assert (event.serial_number, event.campus, event.installed_on, event.use) == (
+        "SN-7",
+        "Noord",
+        date(2015, 1, 1),
+        "mixed",
+    )
+    assert (event.registered_on, event.registered_before_midid) == (date(2016, 2, 1), True)
+    assert refusal(
+        opened().backfill, "R1", "GE", "D", "S", "N", date(2015, 1, 1), "leisure", None, **FOD
+    ).field == ("data.use")
+    detail = refusal(
+        reported().backfill, "R1", "GE", "D", "S", "N", date(2015, 1, 1), "clinical", None, **FOD
+    )
+    assert detail.message == f"the device carrying {MID_ID} is already in the kadaster"
+
+
+def test_a_backfill_is_reconciled_with_an_earlier_notice_under_the_fods_name() -> None:
+    device = opened()
+    device.record_installation(**{**NOTICE, "serial_number": "SN-9"}, **SUPPLIER)
+    device.collect_events()
+    device.backfill(
+        "R1", "Siemens", "Somatom X.cite", "SN-1001", "Noord", date(2024, 3, 1), "clinical", None, **FOD
+    )
+    _, discrepancy = last_events(device)
+    assert (discrepancy.field, discrepancy.reported_source, discrepancy.source) == (
+        "serial_number",
+        "fod",
+        "fod",
+    )
+
+
+def test_changes_decommissioning_and_transfers_record_their_dates_and_reasons() -> None:
+    device = licensed(date(2024, 1, 1), None)
+    device.change({"campus": "Zuid"}, date(2024, 5, 1), **HOSPITAL)
+    (changed,) = last_events(device)
+    assert (changed.changes, changed.effective_on) == ({"campus": "Zuid"}, date(2024, 5, 1))
+    device.receive_transfer("2023Q1", date(2023, 4, 1), None, **FANC)
+    (transfer,) = last_events(device)
+    assert (transfer.period, transfer.received_on, transfer.legacy_number) == (
+        "2023Q1",
+        date(2023, 4, 1),
+        None,
+    )
+    assert device.transfers == [{"period": "2023Q1", "received_on": date(2023, 4, 1), "legacy_number": None}]
+    device.assign_billing_number("B-1", date(2024, 6, 1), **RIZIV)
+    (assigned,) = last_events(device)
+    assert assigned.billing_number == "B-1"
+    assert device.decommission(date(2024, 7, 1), "replaced", **HOSPITAL) == "B-1"
+    decommissioned, withdrawn = last_events(device)
+    assert (decommissioned.effective_on, decommissioned.reason) == (date(2024, 7, 1), "replaced")
+    assert (withdrawn.billing_number, withdrawn.reason, withdrawn.effective_on) == (
+        "B-1",
+        "device decommissioned",
+        date(2024, 7, 1),
+    )
+    assert (withdrawn.source, withdrawn.command_id) == ("hospital/H001", "h-1")
+    assert device.decommission_reason == "replaced"
+    missing = device.missing_billing_requirements(date(2024, 8, 1))
+    assert [(m.field, m.message) for m in missing] == [
+        ("device.status", f"the device carrying {MID_ID} was decommissioned on 2024-07-01")
+    ]
+
+
+def test_a_withdrawn_billing_number_is_recorded_with_its_reason_and_day() -> None:
+    device = licensed(date(2024, 1, 1), None)
+    device.assign_billing_number("B-1", date(2024, 6, 1), **RIZIV)
+    device.collect_events()
+    device.withdraw_billing_number("audit", date(2024, 6, 30), **RIZIV)
+    (withdrawn,) = last_events(device)
+    assert (withdrawn.billing_number, withdrawn.reason, withdrawn.effective_on) == (
+        "B-1",
+        "audit",
+        date(2024, 6, 30),
+    )
+    assert device.billing_number is None
+
+
+def test_a_transfer_under_an_old_number_is_judged_by_its_receipt_and_recorded_with_it() -> None:
+    device = opened()
+    device.backfill("R1", "Siemens", "X", "SN-1", "Noord", date(2015, 1, 1), "clinical", None, **FOD)
+    device.collect_events()
+    device.receive_transfer("2022Q4", date(2023, 1, 15), "FA-1", **FANC)
+    (transfer,) = last_events(device)
+    assert transfer.legacy_number == "FA-1"
+    assert refusal(device.receive_transfer, "2023Q3", date(2023, 10, 1), "FA-1", **FANC).message == (
+        "old FANC number FA-1 is no longer accepted: since 2023-10-01 transfers carry the MID-ID"
+    )
+
+
+def test_the_link_event_names_the_mid_id() -> None:
+    device = reported()
+    device.link(**FOD)
+    (event,) = last_events(device)
+    assert event.mid_id == MID_ID
+    assert device.status == "linked"
+
+
+def test_an_unchanged_discrepancy_is_not_recorded_again() -> None:
+    device = reported()
+    device.record_installation(**{**NOTICE, "serial_number": "SN-1002"}, **SUPPLIER)
+    device.collect_events()
+    device.change({"campus": "Zuid"}, date(2024, 6, 1), **HOSPITAL)
+    assert recorded(device) == ["Changed"]
+
+
+def test_fields_the_hospital_never_stated_are_its_own_by_default() -> None:
+    device = reported()
+    device.record_installation(**{**NOTICE, "institution": "H002"}, **SUPPLIER)
+    (found,) = device.open_discrepancies()
+    assert (found["field"], found["reported_source"], found["supplier_source"]) == (
+        "institution",
+        "hospital/H001",
+        "supplier/S1",
+    )
+
+
+def test_an_mri_is_refused_by_fanc_naming_its_mid_id() -> None:
+    detail = refusal(reported("MRI").record_licence, "L-1", date(2024, 1, 1), None, None, **FANC)
+    assert detail.message == f"{MID_ID} is an MRI, which emits no ionising radiation: FANC rules do not apply"

@@ -51,6 +51,7 @@ def test_sequence_zero_passes_the_check_digits_but_is_refused_as_schema() -> Non
     error = refusal(MidId.parse, "MID-0000000-98")
     assert error.code == "schema"
     assert error.details[0].message == "MID-ID sequence numbers start at 1"
+    assert refusal(MidId.parse, "MID-0000000-98", "data.identifier").details[0].field == "data.identifier"
 
 
 def test_a_wrong_check_names_the_field_it_was_given_as() -> None:
