@@ -465,6 +465,10 @@ def test_a_care_round_takes_no_applications_and_an_mri_round_no_grants() -> None
         "round care-regions-2017Q1 is a care-regions round: care-region rounds take no applications from "
         "hospitals",
     )
+    assert refusal(lambda: care.withdraw_application("ZNA", ON_TIME, **hospital("ZNA")))[2] == (
+        "round care-regions-2017Q1 is a care-regions round: care-region rounds take no applications from "
+        "hospitals"
+    )
     mri = decided_round_2024()
     assert refusal(lambda: mri.grant("Oostende", None, 1, **vazg("g"))) == (
         "conflict",
@@ -578,6 +582,8 @@ def test_grants_and_corrections_move_the_count_and_are_recorded_with_the_new_fig
         "WZC1",
     )
     assert (corrected.delta, corrected.filled, corrected.reason) == (-2663, 0, "recount")  # type: ignore[attr-defined]
+    assert (corrected.source, corrected.command_id) == ("vazg", "k")  # type: ignore[attr-defined]
+    assert (granted.source, granted.command_id, granted.round_id) == ("vazg", "g", "c1")  # type: ignore[attr-defined]
     assert refusal(lambda: capacity.correct("Oostende", -1, "again", **vazg("k2"))) == (
         "conflict",
         "data.delta",
