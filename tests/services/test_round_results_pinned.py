@@ -43,6 +43,7 @@ def test_an_mri_round_answers_each_step_with_its_state(sender: Sender) -> None:
         "capacity": 1,
         "deadline": DEADLINE,
         "applications": 0,
+        "policy_version": None,
     }
     assert sender.accepted("hospital/AZSintMaarten", "round.apply", APPLICATION) == {
         "round_id": "r1",
