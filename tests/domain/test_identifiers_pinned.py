@@ -16,7 +16,7 @@ from domain.command_record import command_record_id
 from domain.device import device_id
 from domain.errors import DomainError
 from domain.fanc import legacy_number_id
-from domain.identifiers import MidId, Modality, Source, check_digits
+from domain.identifiers import MidId, Modality, SerialNumber, Source, check_digits
 from domain.institution import institution_id
 from domain.mid_id import SEQUENCE_ID, MidIdSequence, legacy_ref_id, numbers_left_after
 
@@ -198,3 +198,16 @@ def test_the_aggregate_ids_of_uniquely_named_things_never_change() -> None:
     assert UUID("cff5e83f-586c-5643-9906-9a207e905ac7") == ROUND_INDEX_ID
     assert care_capacity_id("care-regions") == UUID("c83376d2-0edf-500b-8713-9fef1a883051")
     assert command_record_id("hospital/H001", "order-1") == UUID("a25d1a94-4350-5dc7-b877-9167092f9379")
+
+
+# serial numbers: the plate without case or separators
+
+
+def test_serial_numbers_compare_and_hash_by_their_plate_and_read_as_typed() -> None:
+    typed = SerialNumber("sn 10-01")
+    assert typed == SerialNumber("SN1001")
+    assert hash(typed) == hash(SerialNumber("S/N.1001".replace("/", "").replace(".", "")))
+    assert len({typed, SerialNumber("SN-1001"), SerialNumber("SN-1002")}) == 2
+    assert (typed.plate, typed.text, str(typed)) == ("SN1001", "sn 10-01", "sn 10-01")
+    assert typed != "SN1001"
+    assert SerialNumber("SN-1001") != SerialNumber("SN-1002")
