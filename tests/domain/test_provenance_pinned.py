@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.billing import BillingNumber
 from domain.care_capacity import CareCapacity
+from domain.device import Device
 from domain.errors import DomainError
 from domain.fanc import LegacyFancNumber
 from domain.identifiers import MidId, Modality
@@ -265,3 +266,38 @@ def test_an_application_and_its_withdrawal_carry_the_hospital() -> None:
     assert said_by(round_, "hospital/ZNA", "withdraw") == ["ApplicationWithdrawn"]
     round_.close("vazg", "close")
     assert said_by(round_, "vazg", "close") == ["Closed"]
+
+
+def test_discrepancies_found_by_any_step_carry_that_steps_source() -> None:
+    device = Device.open("MID-0000001-95", "H001", "CT", source="hospital/H001", command_id="open")
+    assert said_by(device, "hospital/H001", "open") == ["Opened"]
+    device.report(**STATEMENT, source="hospital/H001", command_id="report")
+    device.collect_events()
+    device.record_installation(**{**NOTICE, "model": "Other"}, source="supplier/S1", command_id="notice")
+    assert said_by(device, "supplier/S1", "notice") == ["InstallationRecorded", "DiscrepancyRecorded"]
+    device.change({"serial_number": "SN-9"}, date(2024, 6, 1), source="hospital/H001", command_id="change")
+    assert said_by(device, "hospital/H001", "change") == ["Changed", "DiscrepancyRecorded"]
+    fresh = opened()
+    fresh.record_installation(**{**NOTICE, "model": "Other"}, source="supplier/S1", command_id="notice")
+    fresh.collect_events()
+    fresh.backfill(
+        "R1",
+        "Siemens",
+        "X",
+        "SN-1001",
+        "Noord",
+        date(2024, 3, 1),
+        "clinical",
+        None,
+        source="fod",
+        command_id="b",
+    )
+    assert said_by(fresh, "fod", "b") == ["Backfilled", "DiscrepancyRecorded"]
+
+
+def test_a_cancelled_mid_id_is_refused_under_the_mid_id_field() -> None:
+    record = MidIdRecord.issue(MidId(2), "H001", Modality.CT, None, "hospital/H001", "issue")
+    record.cancel("H001", "r", "hospital/H001", "c")
+    with pytest.raises(DomainError) as refused:
+        record.cancel("H001", "r", "hospital/H001", "c2")
+    assert (refused.value.code, refused.value.details[0].field) == ("midid_cancelled", "data.mid_id")

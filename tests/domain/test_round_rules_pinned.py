@@ -605,3 +605,29 @@ def test_an_unknown_region_has_no_count_to_grant_or_correct() -> None:
         refusal(lambda: capacity.check_known("Gent", "data.regions.1.filled"))[1] == "data.regions.1.filled"
     )
     assert capacity.check_known("Oostende") == 2653
+
+
+def test_an_upheld_territory_objection_ranks_an_applicant_that_named_a_flemish_province() -> None:
+    round_ = open_round_2024()
+    for name in ("AZSintMaarten", "AZKlina"):
+        apply(round_, application_of(name))
+    apply(round_, {**application_of("UZBrussel"), "province": "Limburg"})
+    round_.close(**vazg("close"))
+    round_.decide(**vazg("decide"))
+    assert round_.decision_of("UZBrussel")["reason"] == "outside_flemish_region"  # type: ignore[index]
+    round_.lodge_objection("UZBrussel", "we serve Limburg", **hospital("UZBrussel"))
+    round_.rule_on_objection("UZBrussel", True, "upheld", **vazg("rule"))
+    # The top-share step still applies: UZ Brussel is not on the reference list.
+    assert round_.decision_of("UZBrussel")["reason"] == "not_in_top_share"  # type: ignore[index]
+    assert round_.waivers == {"UZBrussel": ["outside_flemish_region"]}
+
+
+def test_a_second_upheld_objection_keeps_the_first_waiver() -> None:
+    round_ = decided_round_2024()
+    round_.lodge_objection("UZA", "top share", **hospital("UZA", "o1"))
+    round_.rule_on_objection("UZA", True, "upheld", **vazg("r1"))
+    assert round_.decision_of("UZA")["reason"] == "lower_activity_in_province"  # type: ignore[index]
+    round_.lodge_objection("UZA", "activity", **hospital("UZA", "o2"))
+    round_.rule_on_objection("UZA", True, "upheld again", **vazg("r2"))
+    assert round_.waivers["UZA"] == ["lower_activity_in_province", "not_in_top_share"]
+    assert round_.decision_of("UZA")["outcome"] == "granted"  # type: ignore[index]
