@@ -216,3 +216,18 @@ def test_a_domain_error_carries_one_or_more_details_and_the_first_ones_code() ->
     with pytest.raises(ValueError) as refused:
         DomainError.of([])
     assert str(refused.value) == "a domain error needs at least one detail"
+
+
+def test_registering_a_command_records_its_model_type_senders_handler_and_summary() -> None:
+    from services.commands import CommandSpec, command
+
+    def handler(uow: Any, data: Any, cause: Any) -> dict[str, Any]:
+        return {}
+
+    try:
+        assert command("test.only", OpenRound, {"fod", "vazg"}, "a command of this test")(handler) is handler
+        assert CATALOGUE["test.only"] == CommandSpec(
+            OpenRound, "test.only", frozenset({"fod", "vazg"}), handler, "a command of this test"
+        )
+    finally:
+        CATALOGUE.pop("test.only", None)
