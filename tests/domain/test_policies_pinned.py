@@ -433,3 +433,83 @@ def test_the_recorded_policy_versions_are_those_of_the_decrees() -> None:
     )
     with pytest.raises(KeyError):
         apply_policy("nmr/unknown", nmr_inputs(applications_2024()))
+
+
+def test_a_waived_province_step_goes_ahead_of_the_province_that_had_priority_whatever_the_activity() -> None:
+    provinces = [
+        {"name": "P1", "population": 100, "recognised_devices": 1},
+        {"name": "P2", "population": 100, "recognised_devices": 2},
+    ]
+    reference = {"A": 100, "B": 50}
+    inputs = {
+        **nmr_inputs(
+            [application("A", "P1", 100), application("B", "P2", 50)], capacity=1, reference=reference
+        ),
+        "provinces": provinces,
+        "top_share": "1",
+    }
+    assert by_institution(decide_nmr(inputs).decisions)["A"]["outcome"] == "granted"
+    waived = by_institution(decide_nmr(inputs, {"B": ["province_not_prioritised"]}).decisions)
+    assert (waived["B"]["outcome"], waived["A"]["outcome"]) == ("granted", "refused")
+
+
+def test_a_top_share_of_one_place_cuts_at_the_highest_activity() -> None:
+    share = top_share_of({"A": Fraction(3), "B": Fraction(1)}, Fraction(1, 2))
+    assert (share.places, share.cut_activity, share.members) == (1, Fraction(3), ["A"])
+
+
+def test_a_province_of_one_inhabitant_and_a_single_device_are_enough_for_an_index() -> None:
+    standings = rank_provinces([Province("A", 1, 1), Province("B", 1, 0)])
+    assert [(s.name, s.index) for s in standings] == [("B", Fraction(0)), ("A", Fraction(2))]
+
+
+def test_an_applicant_of_an_unranked_province_cannot_be_decided() -> None:
+    inputs = nmr_inputs([application("AZKlina", "Lapland", 1)])
+    with pytest.raises(ValueError) as refused:
+        decide_nmr(inputs)
+    assert str(refused.value) == "AZKlina's province Lapland has no NMR-index"
+
+
+def test_sentences_name_every_grantee_ahead_every_province_and_the_plural_capacity() -> None:
+    decisions = by_institution(decide_nmr(nmr_inputs(applications_2024(), capacity=5)).decisions)
+    assert decisions["AZMariaMiddelares"]["message"] == (
+        "AZMariaMiddelares is in Oost-Vlaanderen (NMR-index rank 3 of 5), a province that had priority, but "
+        "ranks lower on justified activity per MRI device (9500) than ASZ, granted before the capacity of "
+        "5 devices was used (lager gerangschikt op verantwoorde activiteit per NMR)."
+    )
+    assert decisions["AZSintJanBrugge"]["message"] == (
+        "AZSintJanBrugge is in West-Vlaanderen (NMR-index rank 4 of 5), not in the province that had "
+        "priority: Antwerpen then Oost-Vlaanderen (NMR-index rank 3), whose applicants used the capacity "
+        "of 5 devices (behoort niet tot de provincie met voorrang)."
+    )
+    two = by_institution(decide_nmr(nmr_inputs(applications_2024(), capacity=2)).decisions)
+    assert (
+        "than AZSintMaarten and AZKlina, granted before the capacity of 2 devices"
+        in two["AZTurnhout"]["message"]
+    )
+
+
+def test_a_tie_with_two_grantees_names_both_and_several_waivers_are_listed() -> None:
+    reference = {"A1": 9000, "A2": 9000, "A3": 9000, **{f"O{n}": 1 for n in range(17)}}
+    applications = [application(n, "Antwerpen") for n in ("A1", "A2", "A3")]
+    decisions = by_institution(
+        decide_nmr(nmr_inputs(applications, capacity=2, reference=reference)).decisions
+    )
+    assert decisions["A3"]["message"].endswith(
+        " Its activity equals that of A1 and A2; equal activity goes by institution id order."
+    )
+    waivers = {"A3": ["lower_activity_in_province", "not_in_top_share"]}
+    waived = by_institution(
+        decide_nmr(nmr_inputs(applications, capacity=2, reference=reference), waivers).decisions
+    )
+    assert waived["A3"]["message"].endswith(
+        " An upheld objection waived: lower_activity_in_province, not_in_top_share."
+    )
+
+
+def test_a_care_region_without_a_fill_rate_is_named() -> None:
+    error = refusal(rank_care_regions, [RegionFigures("Oostende", 0, 0)])
+    assert error.details[0].message == (
+        "Oostende needs a programme figure of at least 1 and a count of places that is not negative: "
+        "its fill rate is places over programme figure"
+    )

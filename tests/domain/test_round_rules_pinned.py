@@ -631,3 +631,65 @@ def test_a_second_upheld_objection_keeps_the_first_waiver() -> None:
     round_.rule_on_objection("UZA", True, "upheld again", **vazg("r2"))
     assert round_.waivers["UZA"] == ["lower_activity_in_province", "not_in_top_share"]
     assert round_.decision_of("UZA")["outcome"] == "granted"  # type: ignore[index]
+
+
+def test_an_opening_names_the_province_without_inhabitants() -> None:
+    provinces = [{**PROVINCES_2023[0], "population": 0}, *PROVINCES_2023[1:]]
+    assert refusal(lambda: open_nmr(provinces=provinces)) == (
+        "schema",
+        "data.provinces.0",
+        "Antwerpen needs inhabitants and a count of recognised devices that is not negative",
+    )
+
+
+def test_what_a_round_records_and_hands_out_are_copies_nobody_can_change_behind_its_back() -> None:
+    round_ = decided_round_2024()
+    decided = round_.collect_events()[-1]
+    round_.ranking["priority"].clear()  # type: ignore[index]
+    round_.decisions[0]["outcome"] = "changed"
+    round_.computations[0]["ranking"]["top_share"]["places"] = 0
+    round_.computations[0]["decisions"][0]["reason"] = "changed"
+    assert decided.ranking["priority"] != []  # type: ignore[attr-defined]
+    assert decided.decisions[0]["outcome"] != "changed"  # type: ignore[attr-defined]
+    assert decided.ranking["top_share"]["places"] == 8  # type: ignore[attr-defined]
+    assert decided.decisions[0]["reason"] != "changed"  # type: ignore[attr-defined]
+    inputs = round_.decision_inputs()
+    inputs["provinces"][0]["population"] = 0
+    assert round_.policy_inputs["provinces"][0]["population"] > 0
+
+
+def test_a_care_rounds_recorded_inputs_carry_its_capacity() -> None:
+    round_ = decided_care_round(capacity=42)
+    assert round_.decided_inputs["capacity"] == 42  # type: ignore[index]
+
+
+def test_finalising_names_every_objection_still_awaiting_a_ruling() -> None:
+    round_ = decided_round_2024()
+    round_.lodge_objection("ZNA", "t", **hospital("ZNA"))
+    round_.lodge_objection("AZTurnhout", "t", **hospital("AZTurnhout"))
+    assert (
+        refusal(lambda: round_.finalise(**vazg("f")))[2] == "objections still await a ruling: ZNA, AZTurnhout"
+    )
+
+
+def test_grants_listings_and_starting_figures_carry_who_recorded_them() -> None:
+    round_ = decided_care_round(capacity=10)
+    round_.collect_events()
+    round_.grant("Oostende", None, 1, source="vazg", command_id="grant")
+    (granted,) = round_.collect_events()
+    assert (granted.source, granted.command_id) == ("vazg", "grant")  # type: ignore[attr-defined]
+    index = RoundIndex(source="vazg", command_id="start")
+    index.collect_events()
+    index.list_round("r1", "nmr", "2023", source="vazg", command_id="list")
+    (listed,) = index.collect_events()
+    assert (listed.source, listed.command_id, listed.round_id) == ("vazg", "list", "r1")  # type: ignore[attr-defined]
+    capacity = CareCapacity.start("care-regions", source="vazg", command_id="start")
+    capacity.collect_events()
+    capacity.record_baseline("Oostende", 5, "c1", "data.regions.0.filled", source="vazg", command_id="open")
+    (baseline,) = capacity.collect_events()
+    assert (baseline.round_id, baseline.source, baseline.command_id, baseline.filled) == (  # type: ignore[attr-defined]
+        "c1",
+        "vazg",
+        "open",
+        5,
+    )

@@ -186,12 +186,12 @@ def test_outcomes_have_the_contracts_shape() -> None:
         "errors": [],
     }
     refused = Outcome.rejected(
-        "c2", "fod", None, [ErrorDetail("midid_unknown", "never issued", "data.mid_id")]
+        "c2", "fod", "midid.link", [ErrorDetail("midid_unknown", "never issued", "data.mid_id")]
     )
     assert refused.model_dump(mode="json") == {
         "command_id": "c2",
         "source": "fod",
-        "type": None,
+        "type": "midid.link",
         "status": "rejected",
         "result": None,
         "errors": [{"code": "midid_unknown", "message": "never issued", "field": "data.mid_id"}],
