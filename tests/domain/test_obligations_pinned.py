@@ -124,3 +124,10 @@ def test_an_aggregates_event_classes_are_its_own_leaves_without_the_librarys_def
     names = [cls.__name__ for cls in event_classes(MidIdRecord)]
     assert sorted(names) == ["Cancelled", "Issued", "Linked"]
     assert sorted(cls.__name__ for cls in event_classes(MidIdSequence)) == ["NumberTaken", "Started"]
+
+
+def test_licences_starting_the_same_day_are_taken_in_the_order_given_and_an_open_one_ends_the_search() -> (
+    None
+):
+    assert uncovered(D(2024, 1, 1), None, [(D(2024, 1, 1), None), (D(2024, 1, 1), D(2024, 6, 30))]) == []
+    assert uncovered(D(2024, 1, 1), None, [(D(2024, 1, 1), None), (D(2025, 1, 1), None)]) == []

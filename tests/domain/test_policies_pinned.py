@@ -513,3 +513,12 @@ def test_a_care_region_without_a_fill_rate_is_named() -> None:
         "Oostende needs a programme figure of at least 1 and a count of places that is not negative: "
         "its fill rate is places over programme figure"
     )
+
+
+def test_a_hospital_missing_from_the_reference_list_is_told_so() -> None:
+    applications = [application("NEW", "Antwerpen", 99_999)]
+    decisions = by_institution(decide_nmr(nmr_inputs(applications)).decisions)
+    assert decisions["NEW"]["message"] == (
+        "NEW is not among the 8 of 52 Flemish hospitals (15%) with the highest justified activity per "
+        "recognised MRI device (it has no justified activity per recognised MRI device on the reference list)."
+    )
