@@ -520,5 +520,6 @@ def test_a_hospital_missing_from_the_reference_list_is_told_so() -> None:
     decisions = by_institution(decide_nmr(nmr_inputs(applications)).decisions)
     assert decisions["NEW"]["message"] == (
         "NEW is not among the 8 of 52 Flemish hospitals (15%) with the highest justified activity per "
-        "recognised MRI device (it has no justified activity per recognised MRI device on the reference list)."
+        "recognised MRI device (it has no justified activity per recognised MRI device on the reference "
+        "list)."
     )
