@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ class ModuleFigures:
 
     @property
     def score(self) -> float:
-        return 100.0 if self.counted == 0 else 100.0 * self.killed / self.counted
+        """Rounded down to a tenth, so that one survivor among thousands never reads as 100%."""
+        return 100.0 if self.counted == 0 else math.floor(1000 * self.killed / self.counted) / 10
 
 
 def read_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
