@@ -156,11 +156,9 @@ class Device(Aggregate):
 
     def check_in_service(self, field: str = "data.mid_id") -> None:
         if self.decommissioned_on is not None:
-            raise DomainError(
-                "device_decommissioned", self._decommissioned_message(self.decommissioned_on), field
-            )
+            raise DomainError("device_decommissioned", self._decommissioned(self.decommissioned_on), field)
 
-    def _decommissioned_message(self, on: date) -> str:
+    def _decommissioned(self, on: date) -> str:
         return f"the device carrying {self.mid_id} was decommissioned on {on.isoformat()}"
 
     def check_modality(self, modality: str, field: str = "data.modality") -> None:
@@ -203,13 +201,8 @@ class Device(Aggregate):
                 )
             )
         if self.decommissioned_on is not None:
-            missing.append(
-                ErrorDetail(
-                    "requirements_not_met",
-                    self._decommissioned_message(self.decommissioned_on),
-                    "device.status",
-                )
-            )
+            gone = self._decommissioned(self.decommissioned_on)
+            missing.append(ErrorDetail("requirements_not_met", gone, "device.status"))
         if self.ionising and not self.licence_valid_on(day):
             when = f"valid on {day.isoformat()}" if day is not None else "without an end date"
             missing.append(
