@@ -260,7 +260,9 @@ def test_an_application_and_its_withdrawal_carry_the_hospital() -> None:
     round_ = open_round_2024()
     round_.collect_events()
     application = application_of("ZNA")
-    round_.file_application(**application, sent_at=ON_TIME, source="hospital/ZNA", command_id="apply")
+    round_.file_application(
+        **application, received_at=ON_TIME, sent_at=ON_TIME, source="hospital/ZNA", command_id="apply"
+    )
     assert said_by(round_, "hospital/ZNA", "apply") == ["ApplicationFiled"]
     round_.withdraw_application("ZNA", ON_TIME, "hospital/ZNA", "withdraw")
     assert said_by(round_, "hospital/ZNA", "withdraw") == ["ApplicationWithdrawn"]
