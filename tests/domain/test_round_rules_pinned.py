@@ -689,3 +689,14 @@ def test_grants_listings_and_starting_figures_carry_who_recorded_them() -> None:
         "open",
         5,
     )
+
+
+def test_an_application_without_a_claimed_sending_time_is_judged_by_its_receipt_alone() -> None:
+    round_ = open_round_2024()
+    round_.collect_events()
+    round_.file_application(
+        **application_of("ZNA"), received_at=ON_TIME, sent_at=None, source="hospital/ZNA", command_id="apply"
+    )
+    (filed,) = round_.collect_events()
+    assert filed.sent_at is None  # type: ignore[attr-defined]
+    assert sorted(round_.applications) == ["ZNA"]
