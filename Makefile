@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt typecheck bench bench-quick reliability mutation lock clean contract
+.PHONY: install run test test-tools test-fast lint fmt typecheck bench bench-quick reliability mutation lock clean contract
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,20 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kadaster serve
 
-test: $(STAMP)
+# The browser tests drive the distribution's Chromium and the compose file is validated by Debian's
+# docker-compose (v1): installed here when missing and the machine has apt-get and root.
+TEST_TOOLS := chromium docker-compose
+
+test-tools:
+	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing the distribution's$$missing for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "Missing$$missing: install it with your package manager (the browser tests need chromium)"; fi; \
+	fi
+
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
