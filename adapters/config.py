@@ -126,6 +126,19 @@ class Settings(BaseModel):
     expensive_queries_total: int = Field(
         default=4, ge=1, description="Such queries running at once for all parties together."
     )
+    serve_mode: Literal["processes", "single"] = Field(
+        default="processes",
+        description="serve: every role group in its own process under a supervisor, or all in one process.",
+    )
+    restart_limit: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="serve: restarts of one process within the window before it gives up.",
+    )
+    restart_window_seconds: float = Field(
+        default=60.0, gt=0, description="serve: the window over which restarts are counted."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal."
     )

@@ -8,8 +8,13 @@ import sys
 import structlog
 
 
+def uses_console(fmt: str) -> bool:
+    """Whether log lines are rendered for a person (a terminal) rather than as JSON lines."""
+    return fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+
+
 def configure_logging(fmt: str = "auto", level: str = "info") -> None:
-    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    use_console = uses_console(fmt)
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )

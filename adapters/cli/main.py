@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.bootstrap import ROLES, freeze_startup_heap, serve
+from adapters.bootstrap import ROLES, Running, freeze_startup_heap, serve
 from adapters.cli.access import add_access_commands
 from adapters.cli.audit import add_audit_commands, add_export_commands
 from adapters.cli.common import (
@@ -26,10 +26,11 @@ from adapters.cli.common import (
 from adapters.cli.legacy import add_legacy_commands
 from adapters.cli.read import add_read_commands
 from adapters.cli.rounds import add_round_commands
+from adapters.cli.supervisor import READY_LINE, supervise
 from adapters.config import describe_settings
 from adapters.contract.docs import add_contract_commands
 from adapters.http.health import check_health
-from adapters.logging import configure_logging
+from adapters.logging import configure_logging, uses_console
 from adapters.nats.accounts import add_nats_config_command
 
 DESCRIPTION = """\
@@ -57,14 +58,30 @@ ROLE_HELP = {
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
-    roles = ROLES if args.command == "serve" else (args.command,)
+    if args.command == "serve" and settings.serve_mode == "processes":
+        try:
+            return asyncio.run(supervise(settings, console=uses_console(settings.log_format)))
+        except (RuntimeError, TimeoutError, OSError) as error:
+            print(f"kadaster: {error}", file=sys.stderr)
+            return 1
+    if args.command == "serve":
+        roles: Sequence[str] = ROLES
+    elif args.command == "run":
+        roles = args.roles
+    else:
+        roles = (args.command,)
     freeze_startup_heap()
+    on_ready = tell_supervisor_ready if getattr(args, "supervised", False) else None
     try:
-        clean = asyncio.run(serve(settings, roles))
+        clean = asyncio.run(serve(settings, roles, on_ready=on_ready))
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"kadaster: {error}", file=sys.stderr)
         return 1
     return 0 if clean else 1
+
+
+def tell_supervisor_ready(running: Running) -> None:
+    print(READY_LINE, flush=True)
 
 
 def cmd_midid_issue(args: argparse.Namespace) -> int:
@@ -187,11 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="run every role in one process (embedded NATS and SQLite by default)",
-        description="Runs ingest, rpc, projector, relay and api together. Stops cleanly on "
-        "Ctrl-C or SIGTERM. The service is ready when `$SRV.PING.kadaster` answers.",
+        help="run every role (embedded NATS and SQLite by default)",
+        description="Runs ingest, rpc, projector, relay and api together: by default as child "
+        "processes under one supervisor (ingest and rpc share the writer process), one log stream, "
+        "a dead child restarted (KADASTER_RESTART_LIMIT within KADASTER_RESTART_WINDOW_SECONDS); "
+        "KADASTER_SERVE_MODE=single runs them in one process. Stops cleanly on Ctrl-C or SIGTERM. "
+        "The service is ready when `$SRV.PING.kadaster` answers.",
     )
     serve.set_defaults(func=cmd_serve)
+    run = sub.add_parser(
+        "run",
+        help="run the given roles together in one process (what each of serve's children runs)",
+        description="Runs the given roles in one process, against KADASTER_NATS_URL or an embedded server.",
+    )
+    run.add_argument("roles", nargs="+", choices=list(ROLE_HELP), metavar="ROLE", help=", ".join(ROLE_HELP))
+    run.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_serve)
     for role, text in ROLE_HELP.items():
         sub.add_parser(
             role,
@@ -283,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "serve" and args.command not in ROLE_HELP:
+    if args.command not in ("serve", "run") and args.command not in ROLE_HELP:
         configure_logging(
             "console" if sys.stderr.isatty() else "json",
             os.environ.get("KADASTER_LOG_LEVEL", "warning").lower(),

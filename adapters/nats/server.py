@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import shutil
 import signal
 import socket
@@ -10,6 +12,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Runs in a child before exec: on Linux it gets SIGTERM when its parent dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def nats_server_binary() -> str:
@@ -44,6 +55,7 @@ class NatsServer:
     extra_config: str = ""
     name: str = "kadaster"
     monitor_port: int | None = None
+    stops_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -74,6 +86,7 @@ class NatsServer:
             stderr=subprocess.STDOUT,
             # Its own session: a Ctrl-C in the terminal reaches kadaster, which stops the server last.
             start_new_session=True,
+            preexec_fn=die_with_parent if self.stops_with_parent else None,
         )
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
