@@ -56,6 +56,7 @@ log = structlog.get_logger("kadaster.runtime")
 T = TypeVar("T")
 
 ROLES = ("ingest", "rpc", "projector", "relay", "api")
+GC_THRESHOLDS = (20_000, 50, 1000)
 
 
 def all_projections() -> list[Projection]:
@@ -365,9 +366,14 @@ def freeze_startup_heap() -> None:
     It lives as long as the process, yet every full collection walks it again: on a 2-core machine
     such a pass paused the service for 50 to 120 ms, and every request arriving meanwhile waited it
     out. Called once per process, before the roles start.
+
+    The young generation is also collected less often (every 20,000 allocations instead of 700):
+    a batch of commands allocates tens of thousands of short-lived objects, and the default
+    collected them dozens of times per batch (12 to 15 % of the ingest path's CPU time).
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def serve(

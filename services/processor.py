@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import PersistenceError, RecordConflictError, Tracking
 from pydantic import ValidationError
 
-from domain.command_record import CommandRecord, command_record_id
+from domain.command_record import command_record_id, handled_event
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import Source
 from services.cmd_access import check_person
@@ -290,7 +291,7 @@ class CommandProcessor:
         uow = UnitOfWork(self.register)
         results: list[Handled] = []
         this_batch: dict[str, dict[str, Any]] = {}
-        records: list[CommandRecord] = []
+        records: list[DomainEventProtocol[uuid.UUID]] = []
         newest_sequence: int | None = None
         senders = [str(item.sender) if item.sender else "unknown" for item in batch]
         keys = [
@@ -311,7 +312,7 @@ class CommandProcessor:
             if item.person is not None:
                 outcome["person"] = item.person
             body, body_encoding = _encode_body(item.inbound.body)
-            record = CommandRecord(
+            record = handled_event(
                 sender=sender,
                 command_id=item.record_key,
                 command_type=item.command_type,
@@ -333,10 +334,7 @@ class CommandProcessor:
                 newest_sequence = max(newest_sequence or 0, item.inbound.stream_sequence)
         if records:
             tracking = Tracking(self.tracking_name, newest_sequence) if newest_sequence is not None else None
-            events = list(uow.events)
-            for record in records:
-                events.extend(record.collect_events())
-            self.register.record(events, uow.aggregates, tracking)
+            self.register.record([*uow.events, *records], uow.aggregates, tracking)
         for event, fields in said:
             log.info(event, **fields)
         return results
