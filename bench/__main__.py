@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.logging import configure_logging
-from bench import bitemporal, catchup, growth, ingest, pages, queries, rpc
+from bench import bitemporal, catchup, growth, ingest, pages, queries, rpc, serve
 from bench.common import Figure
 from bench.fill import Shape
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("ingest", "rpc", "catchup", "growth", "queries", "pages", "bitemporal")
+BENCHMARKS = ("serve", "ingest", "rpc", "catchup", "growth", "queries", "pages", "bitemporal")
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,14 @@ class Sizes:
     as_of_events: int
     as_of_samples: int
     decade_devices: int
+    serve_commands: int
+    serve_rate_seconds: float
 
 
 # The kadaster is held at 500/s for a minute on each store; its naive peer for a quarter of that,
 # so the whole run stays within ten minutes (on PostgreSQL the peer falls behind within seconds).
-FULL = Sizes(10_000, 1000, 60, 15, 6000, (100_000, 1_000_000), 200, 1_000_000, 200, 1000)
-QUICK = Sizes(2000, 300, 3, 3, 2000, (10_000, 50_000), 40, 50_000, 40, 100)
+FULL = Sizes(10_000, 1000, 60, 15, 6000, (100_000, 1_000_000), 200, 1_000_000, 200, 1000, 10_000, 30)
+QUICK = Sizes(2000, 300, 3, 3, 2000, (10_000, 50_000), 40, 50_000, 40, 100, 2000, 3)
 RPC_RATE = 500
 
 
@@ -111,6 +113,11 @@ def main() -> int:
     figures: list[Figure] = []
     timings: dict[str, float] = {}
     began = time.monotonic()
+    if "serve" in selected:
+        with section("kadaster serve, the embedded default, from outside", timings):
+            figures += serve.measure(
+                sizes.serve_commands, sizes.rpc_one_at_a_time, RPC_RATE, sizes.serve_rate_seconds
+            )
     for kind in kinds:
         if "ingest" in selected:
             with section(f"ingest on {kind}", timings):
