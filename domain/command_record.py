@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, DomainEventProtocol, event
+from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
 from domain.identifiers import stable_id
@@ -92,30 +92,29 @@ def handled_event(
     body: str,
     body_encoding: str,
     outcome: dict[str, Any],
-) -> DomainEventProtocol[UUID]:
+) -> CommandRecord.Handled:
     """The record's one event, made without building the aggregate that nothing here reads.
 
     The same event, field for field, as `CommandRecord(...)` would record (and it loads back as a
     `CommandRecord`); the aggregate's construction was the largest single cost of a command.
     """
-    handled: Any = CommandRecord.Handled  # type: ignore[attr-defined]
-    made: DomainEventProtocol[UUID] = handled(
-        originator_topic=_TOPIC,
-        originator_id=command_record_id(sender, command_id),
-        originator_version=CommandRecord.INITIAL_VERSION,
-        timestamp=handled.create_timestamp(),
-        sender=sender,
-        command_id=command_id,
-        command_type=command_type,
-        subject=subject,
-        channel=channel,
-        stream_sequence=stream_sequence,
-        received_at=received_at,
-        body=body,
-        body_encoding=body_encoding,
-        outcome=outcome,
-    )
-    return made
+    fields: dict[str, Any] = {
+        "originator_topic": _TOPIC,
+        "originator_id": command_record_id(sender, command_id),
+        "originator_version": CommandRecord.INITIAL_VERSION,
+        "timestamp": CommandRecord.Handled.create_timestamp(),
+        "sender": sender,
+        "command_id": command_id,
+        "command_type": command_type,
+        "subject": subject,
+        "channel": channel,
+        "stream_sequence": stream_sequence,
+        "received_at": received_at,
+        "body": body,
+        "body_encoding": body_encoding,
+        "outcome": outcome,
+    }
+    return CommandRecord.Handled(**fields)
 
 
 _TOPIC = get_topic(CommandRecord)

@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import PersistenceError, RecordConflictError, Tracking
 from pydantic import ValidationError
 
-from domain.command_record import command_record_id, handled_event
+from domain.command_record import CommandRecord, command_record_id, handled_event
 from domain.errors import DomainError, ErrorDetail
 from domain.identifiers import Source
 from services.cmd_access import check_person
@@ -291,7 +290,7 @@ class CommandProcessor:
         uow = UnitOfWork(self.register)
         results: list[Handled] = []
         this_batch: dict[str, dict[str, Any]] = {}
-        records: list[DomainEventProtocol[uuid.UUID]] = []
+        records: list[CommandRecord.Handled] = []
         newest_sequence: int | None = None
         senders = [str(item.sender) if item.sender else "unknown" for item in batch]
         keys = [
