@@ -76,12 +76,18 @@ async def run_ingest(
     stop: asyncio.Event,
     batch_size: int = 256,
 ) -> None:
+    """Batches are recorded one after the other; while one batch's outcomes are published and its
+    messages acked, the next batch is already fetched and recorded (it was committed before, so a
+    crash in between only means a redelivery, answered from the command records)."""
     subscription = await js.pull_subscribe_bind(durable=INGEST_CONSUMER, stream=CMD_STREAM)
     log.info("ingest_started", stream=CMD_STREAM, consumer=INGEST_CONSUMER, batch=batch_size)
+    settling: asyncio.Task[None] | None = None
     while not stop.is_set():
         try:
             msgs = await subscription.fetch(batch_size, timeout=0.5)
         except (TimeoutError, nats.errors.TimeoutError):
+            await settled(settling)
+            settling = None
             continue
         except nats.errors.ConnectionClosedError:
             break
@@ -90,21 +96,59 @@ async def run_ingest(
             log.warning("ingest_fetch_failed", exc_info=True)
             await asyncio.sleep(0.5)
             continue
+        began = time.perf_counter()
         try:
-            await handle_batch(outcomes, gateway, msgs)
+            handled = await record_batch(outcomes, gateway, msgs)
         except Exception:
             log.exception("ingest_batch_failed", size=len(msgs))
             await asyncio.sleep(1.0)  # not acked: JetStream redelivers after ack_wait
+            continue
+        # Outcomes leave in the order their batches were recorded.
+        await settled(settling)
+        settling = None
+        if handled is not None:
+            settling = asyncio.create_task(settle_and_count(outcomes, msgs, handled, began))
+    await settled(settling)
     with contextlib.suppress(Exception):
         await subscription.unsubscribe()
     log.info("ingest_stopped")
 
 
+async def settled(settling: asyncio.Task[None] | None) -> None:
+    """Waits for the previous batch's outcomes and acks; a failure leaves its messages unacked."""
+    if settling is None:
+        return
+    try:
+        await settling
+    except Exception:
+        log.exception("ingest_settle_failed")
+
+
+async def settle_and_count(
+    outcomes: OutcomePublisher, msgs: list[Msg], handled: list[Handled], began: float
+) -> None:
+    await settle(outcomes, msgs, handled)
+    metrics.count(handled)
+    metrics.INGEST_BATCH.observe(len(msgs))
+    metrics.INGEST_SECONDS.observe(time.perf_counter() - began)
+    log.debug("ingest_batch", size=len(msgs), duplicates=sum(h.duplicate for h in handled))
+
+
 async def handle_batch(outcomes: OutcomePublisher, gateway: CommandGateway, msgs: list[Msg]) -> None:
+    """Records one batch, publishes its outcomes and acks it."""
     began = time.perf_counter()
+    handled = await record_batch(outcomes, gateway, msgs)
+    if handled is not None:
+        await settle_and_count(outcomes, msgs, handled, began)
+
+
+async def record_batch(
+    outcomes: OutcomePublisher, gateway: CommandGateway, msgs: list[Msg]
+) -> list[Handled] | None:
+    """The batch's results once recorded; None when it had to be split, its parts already settled."""
     inbounds = [to_inbound(m) for m in msgs]
     try:
-        handled = await gateway.process(inbounds)
+        return await gateway.process(inbounds)
     except Exception:
         if len(msgs) == 1:
             if msgs[0].metadata.num_delivered >= SETTLE_AFTER and await settle_as_rejected(
@@ -120,12 +164,7 @@ async def handle_batch(outcomes: OutcomePublisher, gateway: CommandGateway, msgs
                 await handle_batch(outcomes, gateway, [msg])
             except Exception:
                 log.exception("ingest_message_failed", stream_sequence=msg.metadata.sequence.stream)
-        return
-    await settle(outcomes, msgs, handled)
-    metrics.count(handled)
-    metrics.INGEST_BATCH.observe(len(msgs))
-    metrics.INGEST_SECONDS.observe(time.perf_counter() - began)
-    log.debug("ingest_batch", size=len(msgs), duplicates=sum(h.duplicate for h in handled))
+        return None
 
 
 async def settle_as_rejected(
