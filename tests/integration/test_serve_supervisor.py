@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from adapters.cli.supervisor import LogMerger
 from adapters.nats.client import KadasterClient
 from adapters.nats.server import free_port, port_open
 from tests.integration.conftest import wait_for_service
@@ -162,3 +165,18 @@ async def test_a_child_that_keeps_dying_stops_serve_with_a_non_zero_exit_and_say
     for name, pid in serve.pids().items():
         assert not alive(pid), f"{name} (pid {pid}) outlived serve"
     assert not port_open(serve.nats_port)
+
+
+def test_a_childs_lines_are_tagged_with_its_role_as_json_or_for_a_terminal() -> None:
+    as_json, on_terminal = io.StringIO(), io.StringIO()
+    line = json.dumps({"event": "ingest_started", "level": "info", "batch": 256}) + "\n"
+    LogMerger(console=False, stream=as_json).line("writer", line)
+    LogMerger(console=False, stream=as_json).line("api", "Traceback (most recent call last):\n")
+    LogMerger(console=True, stream=on_terminal).line("writer", line)
+    LogMerger(console=True, stream=on_terminal).line("api", "Traceback (most recent call last):\n")
+    first, second = (json.loads(text) for text in as_json.getvalue().splitlines())
+    assert first == {"event": "ingest_started", "level": "info", "batch": 256, "role": "writer"}
+    assert second == {"event": "child_output", "role": "api", "line": "Traceback (most recent call last):"}
+    rendered, raw = re.sub(r"\x1b\[[0-9;]*m", "", on_terminal.getvalue()).splitlines()
+    assert "ingest_started" in rendered and "role=writer" in rendered and "batch=256" in rendered
+    assert raw == "[api] Traceback (most recent call last):"
