@@ -92,6 +92,7 @@ def handled_event(
     body: str,
     body_encoding: str,
     outcome: dict[str, Any],
+    attributes: dict[str, str] | None = None,
 ) -> CommandRecord.Handled:
     """The record's one event, made without building the aggregate that nothing here reads.
 
@@ -113,6 +114,7 @@ def handled_event(
         "body": body,
         "body_encoding": body_encoding,
         "outcome": outcome,
+        "attributes": attributes,
     }
     return CommandRecord.Handled(**fields)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any
 
 from domain.command_record import CommandRecord, command_record_id, handled_event
@@ -19,6 +21,7 @@ FIELDS: dict[str, Any] = {
     "body": '{"id": "same-1"}',
     "body_encoding": "utf-8",
     "outcome": {"status": "accepted", "command_id": "same-1"},
+    "attributes": {"specversion": "1.0", "id": "same-1"},
 }
 
 
@@ -51,3 +54,10 @@ def test_a_store_with_records_written_by_the_aggregate_still_loads_and_answers_d
     loaded = register.repository.get(command_record_id("hospital/H001", "new-1"))
     assert isinstance(loaded, CommandRecord)
     assert loaded.accepted and loaded.command_id == "new-1" and loaded.channel == "stream"
+
+
+def test_the_bare_event_takes_every_field_the_event_class_declares() -> None:
+    common = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+    declared = {f.name for f in dataclasses.fields(CommandRecord.Handled)} - common
+    assert declared == set(inspect.signature(handled_event).parameters)
+    assert declared == set(FIELDS)
