@@ -45,7 +45,8 @@ async def test_outcomes_of_small_batches_leave_in_stream_order_and_every_command
         ordered_consumer=True,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
     )
-    stored = [json.loads((await sub.next_msg(timeout=10)).data) for _ in range(count)]
+    # Each stored outcome is a CloudEvent whose data is the outcome.
+    stored = [json.loads((await sub.next_msg(timeout=10)).data)["data"] for _ in range(count)]
     await nc.close()
     assert [o["command_id"] for o in stored] == [f"bench-{i}" for i in range(count)]
     assert [o["result"]["mid_id"][4:11] for o in stored] == [f"{i + 1:07d}" for i in range(count)]
