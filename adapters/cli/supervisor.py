@@ -148,6 +148,7 @@ class Supervisor:
             text = raw.decode("utf-8", "replace")
             if control and text.strip() == READY_LINE:
                 child.ready.set()
+                log.info("child_ready", role=child.name, pid=child.process.pid if child.process else None)
             else:
                 self.merger.line(child.name, text)
 

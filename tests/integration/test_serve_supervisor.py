@@ -125,6 +125,8 @@ async def test_serve_answers_survives_a_killed_child_and_stops_everything_on_sig
         os.kill(pids["writer"], 9)
         restarted = await serve.wait_for("child_restarted", role="writer")
         assert restarted["restarts"] == 1
+        new_pid = serve.pids()["writer"]
+        await serve.wait_for("child_ready", role="writer", pid=new_pid)
         assert (await serve.wait_for("child_died", role="writer"))["exit_code"] == -9
         second = await client.issue_mid_id("CT", command_id="after-the-kill", timeout=5, attempts=20)
         assert second["status"] == "accepted"
