@@ -45,8 +45,7 @@ class Sizes:
 
 
 # The kadaster is held at 500/s for a minute on each store; its naive peer for a quarter of that,
-# so the whole run stays within about a quarter of an hour (on PostgreSQL the peer falls behind
-# within seconds).
+# so the run stays within minutes (on PostgreSQL the peer falls behind within seconds).
 FULL = Sizes(10_000, 1000, 60, 15, 6000, (100_000, 1_000_000), 200, 1_000_000, 200, 1000, 10_000, 30)
 QUICK = Sizes(2000, 300, 3, 3, 2000, (10_000, 50_000), 40, 50_000, 40, 100, 2000, 3)
 RPC_RATE = 500
