@@ -13,7 +13,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from adapters.bootstrap import ROLES, started
 from adapters.nats.client import KadasterClient, outcome_of
 from adapters.nats.server import NatsServer
-from adapters.nats.streams import EVT_STREAM, OUTCOME_STREAM
+from adapters.nats.streams import EVT_STREAM, OUTCOME_STREAM, ensure_streams
 from services.published_events import public_event
 from services.register import Register, event_store_env
 from tests.integration.conftest import (
@@ -76,13 +76,12 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
     env["KADASTER_ACK_WAIT_SECONDS"] = "3"
     ingest = ServiceProcess("ingest", env, tmp_path / "ingest.log")
     relay = ServiceProcess("relay", env, tmp_path / "relay.log")
-    ingest.start()
-    relay.start()
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     rng = random.Random(2024)
     try:
-        await wait_for_streams(js)
+        # The backlog is on the stream before the ingest starts, so the kills land while work remains.
+        await ensure_streams(js, replicas=1)
         # Ten hospitals publish 5,000 MID-ID requests on the stream.
         for i in range(total):
             source = f"hospital/H{i % 10:03d}"
@@ -98,6 +97,9 @@ async def test_killing_the_ingest_role_repeatedly_loses_and_doubles_nothing(
                 json.dumps(envelope).encode(),
                 headers={"Nats-Msg-Id": f"{source}:load-{i}"},
             )
+        ingest.start()
+        relay.start()
+        await wait_for_streams(js)
         kills = 0
         while kills < 5:
             # SIGKILL at a random moment while work remains, then restart.
