@@ -93,6 +93,7 @@ def handled_event(
     body_encoding: str,
     outcome: dict[str, Any],
     attributes: dict[str, str] | None = None,
+    sent_at: str | None = None,
 ) -> CommandRecord.Handled:
     """The record's one event, made without building the aggregate that nothing here reads.
 
@@ -115,6 +116,7 @@ def handled_event(
         "body_encoding": body_encoding,
         "outcome": outcome,
         "attributes": attributes,
+        "sent_at": sent_at,
     }
     return CommandRecord.Handled(**fields)
 

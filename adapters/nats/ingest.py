@@ -154,7 +154,7 @@ async def record_batch(
             if msgs[0].metadata.num_delivered >= SETTLE_AFTER and await settle_as_rejected(
                 outcomes, gateway, msgs[0], inbounds[0]
             ):
-                return
+                return None
             await give_up_if_exhausted(msgs[0])
             raise
         # Find the message that breaks the batch: process one at a time.

@@ -22,6 +22,7 @@ FIELDS: dict[str, Any] = {
     "body_encoding": "utf-8",
     "outcome": {"status": "accepted", "command_id": "same-1"},
     "attributes": {"specversion": "1.0", "id": "same-1"},
+    "sent_at": "2025-12-31T23:59:00+00:00",
 }
 
 
