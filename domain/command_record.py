@@ -81,44 +81,20 @@ class CommandRecord(Aggregate):
         return bool(self.outcome.get("status") == "accepted")
 
 
-def handled_event(
-    sender: str,
-    command_id: str,
-    command_type: str | None,
-    subject: str,
-    channel: str,
-    stream_sequence: int | None,
-    received_at: str,
-    body: str,
-    body_encoding: str,
-    outcome: dict[str, Any],
-    attributes: dict[str, str] | None = None,
-    sent_at: str | None = None,
-) -> CommandRecord.Handled:
+def handled_event(sender: str, command_id: str, **fields: Any) -> CommandRecord.Handled:
     """The record's one event, made without building the aggregate that nothing here reads.
 
-    The same event, field for field, as `CommandRecord(...)` would record (and it loads back as a
-    `CommandRecord`); the aggregate's construction was the largest single cost of a command.
+    `fields`: the rest of `CommandRecord.Handled`'s fields, by name. The same event, field for
+    field, as `CommandRecord(...)` would record (and it loads back as a `CommandRecord`); the
+    aggregate's construction was the largest single cost of a command.
     """
-    fields: dict[str, Any] = {
-        "originator_topic": _TOPIC,
-        "originator_id": command_record_id(sender, command_id),
-        "originator_version": CommandRecord.INITIAL_VERSION,
-        "timestamp": CommandRecord.Handled.create_timestamp(),
-        "sender": sender,
-        "command_id": command_id,
-        "command_type": command_type,
-        "subject": subject,
-        "channel": channel,
-        "stream_sequence": stream_sequence,
-        "received_at": received_at,
-        "body": body,
-        "body_encoding": body_encoding,
-        "outcome": outcome,
-        "attributes": attributes,
-        "sent_at": sent_at,
-    }
-    return CommandRecord.Handled(**fields)
+    return CommandRecord.Handled(
+        originator_topic=_TOPIC,
+        originator_id=command_record_id(sender, command_id),
+        originator_version=CommandRecord.INITIAL_VERSION,
+        timestamp=CommandRecord.Handled.create_timestamp(),
+        **{"sender": sender, "command_id": command_id, **fields},
+    )
 
 
 _TOPIC = get_topic(CommandRecord)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any
 
 from domain.command_record import CommandRecord, command_record_id, handled_event
@@ -23,6 +22,7 @@ FIELDS: dict[str, Any] = {
     "outcome": {"status": "accepted", "command_id": "same-1"},
     "attributes": {"specversion": "1.0", "id": "same-1"},
     "sent_at": "2025-12-31T23:59:00+00:00",
+    "person": "alice@h001",
 }
 
 
@@ -57,8 +57,7 @@ def test_a_store_with_records_written_by_the_aggregate_still_loads_and_answers_d
     assert loaded.accepted and loaded.command_id == "new-1" and loaded.channel == "stream"
 
 
-def test_the_bare_event_takes_every_field_the_event_class_declares() -> None:
+def test_the_comparison_above_sets_every_field_the_event_class_declares() -> None:
     common = {"originator_id", "originator_version", "timestamp", "originator_topic"}
     declared = {f.name for f in dataclasses.fields(CommandRecord.Handled)} - common
-    assert declared == set(inspect.signature(handled_event).parameters)
     assert declared == set(FIELDS)
