@@ -74,4 +74,26 @@ DEVICE_STEPS = [
     ),
 ]
 
-FULL_LIFE = [*LIFECYCLE, *MORE, *DEVICE_STEPS, *ROUND_STEPS]
+ACCESS_STEPS = [
+    # The FOD makes H001's local administrator; H001 grants a physicist the requester role, then revokes it.
+    Step(
+        "fod",
+        "access.grant",
+        {"person": "lea", "name": "Lea Peeters", "party": "hospital/H001", "role": "local-admin"},
+        "a01-grant-admin",
+    ),
+    Step(
+        "hospital/H001",
+        "access.grant",
+        {"person": "jan", "name": "Jan Claes", "party": "hospital/H001", "role": "requester"},
+        "a02-grant-requester",
+    ),
+    Step(
+        "hospital/H001",
+        "access.revoke",
+        {"person": "jan", "party": "hospital/H001", "role": "requester", "reason": "left the hospital"},
+        "a03-revoke-requester",
+    ),
+]
+
+FULL_LIFE = [*LIFECYCLE, *MORE, *DEVICE_STEPS, *ROUND_STEPS, *ACCESS_STEPS]

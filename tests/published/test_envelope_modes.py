@@ -69,16 +69,28 @@ def test_a_binary_mode_command_that_is_not_json_or_misses_an_attribute_is_malfor
 
 def test_extension_attributes_flow_through_both_modes() -> None:
     attributes = binary_mode_attributes(
-        ce_headers("x", **{"ce-person": "alice", "Content-Type": "application/json"})
+        ce_headers(
+            "x", **{"ce-person": "alice", "ce-comexampleext": "kept", "Content-Type": "application/json"}
+        )
     )
     assert attributes is not None
     envelope = Envelope.model_validate({**attributes, "data": {}})
-    assert envelope.model_extra == {"person": "alice"}
+    assert envelope.person == "alice"
+    assert envelope.model_extra == {"comexampleext": "kept"}
     assert envelope.datacontenttype == "application/json"
     structured = Envelope.model_validate(
-        {"specversion": "1.0", "id": "x", "source": "fod", "type": "midid.link", "person": "bob", "data": {}}
+        {
+            "specversion": "1.0",
+            "id": "x",
+            "source": "fod",
+            "type": "midid.link",
+            "person": "bob",
+            "comexampleext": "kept",
+            "data": {},
+        }
     )
-    assert structured.model_extra == {"person": "bob"}
+    assert structured.person == "bob"
+    assert structured.model_extra == {"comexampleext": "kept"}
 
 
 def test_headers_without_ce_specversion_mean_structured_mode(sender: Sender) -> None:
