@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,8 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats
 import pytest
+from fastapi import FastAPI
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -20,7 +23,9 @@ from adapters.bootstrap import ROLES, Running, started
 from adapters.config import Settings, load_settings
 from adapters.credentials import Credentials
 from adapters.fair_share import FairShare
+from adapters.http.api import CommandSender, create_app
 from adapters.http.auth import Guard, Sessions
+from adapters.http.web import add_web_routes
 from adapters.ledger.publisher import CHECKPOINT_SUBJECT
 from adapters.nats.client import KadasterClient
 from adapters.nats.gateway import CommandGateway
@@ -169,6 +174,51 @@ def make_guard(register: Any, directory: Path, **fair_share: Any) -> Guard:
     return Guard(
         Credentials(f"sqlite:///{directory / 'credentials.db'}"), register, sessions, FairShare(**fair_share)
     )
+
+
+@pytest.fixture
+def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
+    """The running kadaster's HTTP guard, over a credentials database in the test's directory."""
+    guard = make_guard(kadaster.register, tmp_path)
+    yield guard
+    guard.credentials.close()
+
+
+def web_app(kadaster: Running, guard: Guard, settings: Settings | None = None) -> FastAPI:
+    """The HTTP API with the web pages on it, as `kadaster serve` builds it."""
+    assert kadaster.queries is not None
+    commands = CommandSender(gateway_of(kadaster))
+    app = create_app(kadaster.queries, guard, commands)
+    add_web_routes(app, guard, kadaster.queries, commands, settings or kadaster.settings, "http://kadaster")
+    return app
+
+
+def asgi_client(app: FastAPI, **options: Any) -> httpx.AsyncClient:
+    """A client calling `app` in-process, as if at http://kadaster."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kadaster", **options)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the (first) form in a page."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found[1]
+
+
+def wait_until_answering(
+    url: str, process: subprocess.Popen[bytes], seconds: float, what: str, log: Path | None = None
+) -> None:
+    """Poll `url` until it answers 200; fail (showing `log`) if `process` stops or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log.read_text() if log else f"{what} stopped"
+        assert time.monotonic() < deadline, f"{what} did not start"
+        time.sleep(0.1)
 
 
 def bearer(

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from adapters.nats.server import free_port
+from tests.integration.conftest import csrf_of, wait_until_answering
 
 
 def kadaster(env: dict[str, str], *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -44,27 +44,12 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     )
     url = f"http://127.0.0.1:{env['KADASTER_HTTP_PORT']}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "kadaster serve did not become ready"
-            time.sleep(0.2)
+        wait_until_answering(f"{url}/readyz", process, 90, "kadaster serve", tmp_path / "serve.log")
         yield env, url
     finally:
         process.terminate()
         process.wait(30)
         log.close()
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found[1]
 
 
 def test_people_add_and_tokens_issue_are_enough_to_sign_in_and_call_the_api(

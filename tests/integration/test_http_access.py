@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,16 +14,9 @@ from adapters.bootstrap import Running
 from adapters.http.api import CommandSender, create_app
 from adapters.http.auth import Guard
 from adapters.nats.client import KadasterClient
-from tests.integration.conftest import bearer, gateway_of, make_guard
+from tests.integration.conftest import asgi_client, bearer, gateway_of
 
 OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-
-
-@pytest.fixture
-def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
-    guard = make_guard(kadaster.register, tmp_path)
-    yield guard
-    guard.credentials.close()
 
 
 @pytest.fixture
@@ -35,9 +27,7 @@ def app(kadaster: Running, guard: Guard) -> FastAPI:
 
 @pytest.fixture
 async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://kadaster"
-    ) as client:
+    async with asgi_client(app) as client:
         yield client
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,14 +17,7 @@ from adapters.http.auth import Guard
 from adapters.nats.client import KadasterClient
 from adapters.nats.server import free_port
 from projections.queries import QUERIES
-from tests.integration.conftest import bearer, make_guard
-
-
-@pytest.fixture
-def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
-    guard = make_guard(kadaster.register, tmp_path)
-    yield guard
-    guard.credentials.close()
+from tests.integration.conftest import asgi_client, bearer, make_guard
 
 
 @pytest.fixture
@@ -37,9 +29,7 @@ def app(kadaster: Running, guard: Guard) -> FastAPI:
 @pytest.fixture
 async def http(app: FastAPI, guard: Guard) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the FOD's, which reads nationally; hospital routes are read with their own tokens."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://kadaster", headers=bearer(guard, "fod")
-    ) as client:
+    async with asgi_client(app, headers=bearer(guard, "fod")) as client:
         yield client
 
 

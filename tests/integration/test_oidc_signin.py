@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -15,11 +14,9 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import Running
 from adapters.cli.access import record_access
-from adapters.http.api import CommandSender, create_app
 from adapters.http.auth import SESSION_COOKIE, Guard
-from adapters.http.web import add_web_routes
 from adapters.nats.server import free_port
-from tests.integration.conftest import gateway_of, make_guard
+from tests.integration.conftest import asgi_client, wait_until_answering, web_app
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +37,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     issuer = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "the provider stopped"
-            assert time.monotonic() < deadline, "the provider did not start"
-            time.sleep(0.1)
+        wait_until_answering(f"{issuer}/.well-known/openid-configuration", process, 30, "the provider")
         yield issuer
     finally:
         process.terminate()
@@ -58,29 +46,16 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
-    guard = make_guard(kadaster.register, tmp_path)
-    yield guard
-    guard.credentials.close()
-
-
-@pytest.fixture
 def app(kadaster: Running, guard: Guard, provider: str) -> FastAPI:
-    assert kadaster.queries is not None
-    commands = CommandSender(gateway_of(kadaster))
-    app = create_app(kadaster.queries, guard, commands)
     settings = kadaster.settings.model_copy(
         update={"oidc_issuer": provider, "oidc_client_id": "kadaster", "oidc_client_secret": "not-so-secret"}
     )
-    add_web_routes(app, guard, kadaster.queries, commands, settings, "http://kadaster")
-    return app
+    return web_app(kadaster, guard, settings)
 
 
 @pytest.fixture
 async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://kadaster"
-    ) as client:
+    async with asgi_client(app) as client:
         yield client
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,34 +12,20 @@ from fastapi import FastAPI
 
 from adapters.bootstrap import Running
 from adapters.cli.access import record_access
-from adapters.http.api import CommandSender, create_app
 from adapters.http.auth import SESSION_COOKIE, Guard
-from adapters.http.web import SIGNIN_COOKIE, SignInThrottle, add_web_routes
-from tests.integration.conftest import gateway_of, make_guard
-
-
-@pytest.fixture
-def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
-    guard = make_guard(kadaster.register, tmp_path)
-    yield guard
-    guard.credentials.close()
+from adapters.http.web import SIGNIN_COOKIE, SignInThrottle
+from tests.integration.conftest import asgi_client, csrf_of, web_app
 
 
 @pytest.fixture
 def app(kadaster: Running, guard: Guard) -> FastAPI:
-    assert kadaster.queries is not None
-    commands = CommandSender(gateway_of(kadaster))
-    app = create_app(kadaster.queries, guard, commands)
     settings = kadaster.settings.model_copy(update={"signin_attempts": 3, "signin_pause_seconds": 60})
-    add_web_routes(app, guard, kadaster.queries, commands, settings, "http://kadaster")
-    return app
+    return web_app(kadaster, guard, settings)
 
 
 @pytest.fixture
 async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://kadaster"
-    ) as client:
+    async with asgi_client(app) as client:
         yield client
 
 
@@ -51,12 +36,6 @@ def person(
     data = {"person": login, "name": login.title(), "party": party, "role": role}
     assert record_access(kadaster.register, "access.grant", data)["status"] == "accepted"
     guard.credentials.add_account(login, login.title(), party, password)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found[1]
 
 
 async def sign_in(browser: httpx.AsyncClient, login: str, password: str = "s3cret!") -> httpx.Response:

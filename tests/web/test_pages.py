@@ -5,9 +5,8 @@ from __future__ import annotations
 import html
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,12 +16,10 @@ from openpyxl import load_workbook
 
 from adapters.bootstrap import Running
 from adapters.cli.access import record_access
-from adapters.http.api import CommandSender, create_app
 from adapters.http.auth import Guard
-from adapters.http.web import add_web_routes
 from adapters.nats.client import KadasterClient
 from tests.domain.test_allocation_policies import PROVINCES_2023, REFERENCE_2024, applications_2024
-from tests.integration.conftest import gateway_of, h001, h002, kadaster, make_guard
+from tests.integration.conftest import asgi_client, guard, h001, h002, kadaster, web_app
 from tests.services.test_rounds import (
     AFTER_DEADLINE,
     APPLIED,
@@ -33,24 +30,13 @@ from tests.services.test_rounds import (
 )
 from tests.web.test_languages import english_patterns, untranslated
 
-__all__ = ["h001", "h002", "kadaster"]
+__all__ = ["guard", "h001", "h002", "kadaster"]
 PASSWORD = "s3cret-pw!"
 
 
 @pytest.fixture
-def guard(kadaster: Running, tmp_path: Path) -> Iterator[Guard]:
-    guard = make_guard(kadaster.register, tmp_path)
-    yield guard
-    guard.credentials.close()
-
-
-@pytest.fixture
 def app(kadaster: Running, guard: Guard) -> FastAPI:
-    assert kadaster.queries is not None
-    commands = CommandSender(gateway_of(kadaster))
-    app = create_app(kadaster.queries, guard, commands)
-    add_web_routes(app, guard, kadaster.queries, commands, kadaster.settings, "http://kadaster")
-    return app
+    return web_app(kadaster, guard)
 
 
 def person(kadaster: Running, guard: Guard, login: str, party: str, *roles: str) -> None:
@@ -63,9 +49,7 @@ def person(kadaster: Running, guard: Guard, login: str, party: str, *roles: str)
 
 @pytest.fixture
 async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://kadaster"
-    ) as client:
+    async with asgi_client(app) as client:
         yield client
 
 
