@@ -57,6 +57,8 @@ def _public(type_: str, about: str, *fields: str) -> PublicEvent:
 
 
 _DEVICE = ("mid_id", "institution")
+# What a hospital reports of a device, and what the legacy import backfills: the same facts.
+_DEVICE_FACTS = ("modality", "manufacturer", "model", "serial_number", "campus", "installed_on", "use")
 
 PUBLISHED: dict[type[Any], PublicEvent] = {
     event_class(MidIdRecord, "Issued"): _public(
@@ -66,26 +68,14 @@ PUBLISHED: dict[type[Any], PublicEvent] = {
     event_class(Device, "Reported"): _public(
         "device.reported",
         *_DEVICE,
-        "modality",
-        "manufacturer",
-        "model",
-        "serial_number",
-        "campus",
-        "installed_on",
-        "use",
+        *_DEVICE_FACTS,
         "restated",
     ),
     event_class(Device, "Backfilled"): _public(
         "device.backfilled",
         *_DEVICE,
         "legacy_ref",
-        "modality",
-        "manufacturer",
-        "model",
-        "serial_number",
-        "campus",
-        "installed_on",
-        "use",
+        *_DEVICE_FACTS,
         "registered_on",
         "registered_before_midid",
     ),
