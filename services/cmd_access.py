@@ -69,11 +69,17 @@ def access_result(access: Access, role: str) -> Result:
     }
 
 
+def _grantable(uow: UnitOfWork, cause: Cause, role: str, party: str) -> str:
+    """The normalised party, once the sender may grant or revoke `role` for it."""
+    party = _normalised_party(party)
+    check_may_grant(cause.source, role, party)
+    _check_grantor(uow, cause)
+    return party
+
+
 @command("access.grant", GrantAccess, {"fod", "hospital"}, "Grant a person a role for a party")
 def grant(uow: UnitOfWork, data: GrantAccess, cause: Cause) -> Result:
-    party = _normalised_party(data.party)
-    check_may_grant(cause.source, data.role, party)
-    _check_grantor(uow, cause)
+    party = _grantable(uow, cause, data.role, data.party)
     access = uow.get(Access, access_id(data.person, party))
     if access is None:
         access = Access(data.person, party)
@@ -84,9 +90,7 @@ def grant(uow: UnitOfWork, data: GrantAccess, cause: Cause) -> Result:
 
 @command("access.revoke", RevokeAccess, {"fod", "hospital"}, "Revoke a role a person holds for a party")
 def revoke(uow: UnitOfWork, data: RevokeAccess, cause: Cause) -> Result:
-    party = _normalised_party(data.party)
-    check_may_grant(cause.source, data.role, party)
-    _check_grantor(uow, cause)
+    party = _grantable(uow, cause, data.role, data.party)
     access = uow.get(Access, access_id(data.person, party))
     if access is None:
         raise DomainError("conflict", f"{data.person} holds no role of {party}", "data.person")
