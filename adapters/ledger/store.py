@@ -78,8 +78,8 @@ class SqlCheckpointStore:
             cursor.execute(statement)
 
     @staticmethod
-    def _block(row: Any) -> LedgerBlock:
-        checkpoint = Checkpoint(
+    def _checkpoint(row: Any) -> Checkpoint:
+        return Checkpoint(
             version=row["version"],
             tree_size=row["tree_size"],
             root_hash=row["root_hash"],
@@ -88,8 +88,11 @@ class SqlCheckpointStore:
             key_id=row["key_id"],
             signature=row["signature"],
         )
+
+    @classmethod
+    def _block(cls, row: Any) -> LedgerBlock:
         return LedgerBlock(
-            checkpoint=checkpoint,
+            checkpoint=cls._checkpoint(row),
             regular=row["kind"] == "regular",
             start=row["block_start"],
             last_notification_id=row["last_notification_id"],
@@ -127,18 +130,7 @@ class SqlCheckpointStore:
         with self._transaction(commit=False) as cursor:
             cursor.execute(statement, (after,))
             rows = cursor.fetchall()
-        return [
-            Checkpoint(
-                version=row["version"],
-                tree_size=row["tree_size"],
-                root_hash=row["root_hash"],
-                chain_hash=row["chain_hash"],
-                timestamp=row["signed_at"],
-                key_id=row["key_id"],
-                signature=row["signature"],
-            )
-            for row in rows
-        ]
+        return [self._checkpoint(row) for row in rows]
 
     def append(self, blocks: Sequence[LedgerBlock], after: int) -> bool:
         """Adds blocks after tree size `after` and drops the old head, in one transaction.
