@@ -170,6 +170,14 @@ class Portal:
         return outcome
 
 
+def page_number(request: Request) -> int:
+    """The `page` asked for in the query string: 1 when absent, not a number or below 1."""
+    try:
+        return max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return 1
+
+
 def refused(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     """An outcome the page itself gives, in the pipeline's shape, for a form that cannot be sent."""
     return {"status": "rejected", "errors": [{"code": code, "message": message, "field": field}]}

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from adapters.files.exports import write_kadaster_xlsx
-from adapters.http.portal.base import Portal, Viewer, by_field, navigation, refused
+from adapters.http.portal.base import Portal, Viewer, by_field, navigation, page_number, refused
 from domain.identifiers import Modality
 from projections.queries import MAX_PAGE, QueryError
 
@@ -45,10 +45,7 @@ class HospitalPages:
         _hospital(viewer)
         status = request.query_params.get("status") or None
         chosen = {"status": status} if status else {}
-        try:
-            number = max(1, int(request.query_params.get("page", "1")))
-        except ValueError:
-            number = 1
+        number = page_number(request)
         page = {"limit": str(PAGE + 1), "offset": str((number - 1) * PAGE)}
         midids = await self.portal.query(viewer, "midids", {**page, **chosen})
         more = len(midids["items"]) > PAGE

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.http.portal.base import Portal, Viewer, by_field
+from adapters.http.portal.base import Portal, Viewer, by_field, page_number
 from adapters.http.portal.chart import capacity_chart
 from domain.device_events import STATUSES
 from domain.identifiers import Modality
@@ -29,13 +29,6 @@ FILTERS = ("institution", "modality", "province", "status", "campus")
 MODALITIES = [modality.value for modality in Modality]
 
 
-def _page_number(request: Request) -> int:
-    try:
-        return max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        return 1
-
-
 def _national(viewer: Viewer) -> None:
     if viewer.scope is not None:
         raise QueryError("forbidden", f"{viewer.party} reads only its own data")
@@ -49,7 +42,7 @@ class OperatorPages:
         _national(viewer)
         chosen = {name: request.query_params.get(name, "").strip() for name in FILTERS}
         filters: dict[str, Any] = {name: value for name, value in chosen.items() if value}
-        number = _page_number(request)
+        number = page_number(request)
         answer = await self.portal.query(
             viewer, "devices", {**filters, "limit": str(PAGE), "offset": str((number - 1) * PAGE)}
         )
@@ -76,7 +69,7 @@ class OperatorPages:
     async def worklist(self, request: Request, viewer: Viewer, **shown: Any) -> Response:
         """Devices reported by their hospital and not yet linked by the FOD, oldest first."""
         _national(viewer)
-        number = _page_number(request)
+        number = page_number(request)
         answer = await self.portal.query(
             viewer,
             "devices",
