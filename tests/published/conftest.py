@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from adapters.bootstrap import ROLES, Running, started
-from adapters.nats.server import NatsServer, free_port
-from tests.integration.conftest import service_settings
+from adapters.nats.server import NatsServer
+from tests.integration.conftest import nats_server, service_settings
 
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(store_dir=tmp_path / "nats", port=free_port(), sync_always=False)
-    server.start()
-    yield server
-    server.stop()
+__all__ = ["nats_server"]
 
 
 @pytest.fixture
