@@ -27,6 +27,7 @@ from services.recorders import RECORDINGS, moment_text
 from services.recordings import Recordings
 from services.register import Register, event_store_env
 from tests.conftest import POSTGRES_DSN, Sender, postgres_reachable
+from tests.services.test_device_lifecycle import report
 
 TODAY = date(2026, 3, 2)
 
@@ -36,17 +37,11 @@ def recordings_of(register: Register) -> Recordings:
     return register.recordings
 
 
-def report(mid_id: str, campus: str = "Campus Noord") -> dict[str, Any]:
-    return {
-        "mid_id": mid_id,
-        "modality": "CT",
-        "manufacturer": "Siemens",
-        "model": "Somatom X.cite",
-        "serial_number": "SN-1001",
-        "campus": campus,
-        "installed_on": "2024-03-01",
-        "use": "clinical",
-    }
+def reported_ct(sender: Sender) -> str:
+    """H001's CT, issued and reported at Campus Noord; its MID-ID."""
+    mid_id: str = sender.accepted("hospital/H001", "midid.issue", {"modality": "CT"})["mid_id"]
+    sender.accepted("hospital/H001", "device.report", report(mid_id))
+    return mid_id
 
 
 # a change effective in the future
@@ -73,8 +68,7 @@ def test_a_change_effective_next_week_is_recorded_now_and_in_force_from_its_date
     live: tuple[Sender, Queries],
 ) -> None:
     sender, queries = live
-    mid_id = sender.accepted("hospital/H001", "midid.issue", {"modality": "CT"})["mid_id"]
-    sender.accepted("hospital/H001", "device.report", report(mid_id))
+    mid_id = reported_ct(sender)
     before = datetime.now(UTC)
     time.sleep(0.002)
     next_week = TODAY + timedelta(days=7)
@@ -104,8 +98,7 @@ def test_a_later_recorded_change_dated_earlier_leaves_the_later_dated_one_in_for
     live: tuple[Sender, Queries],
 ) -> None:
     sender, queries = live
-    mid_id = sender.accepted("hospital/H001", "midid.issue", {"modality": "CT"})["mid_id"]
-    sender.accepted("hospital/H001", "device.report", report(mid_id))
+    mid_id = reported_ct(sender)
     for campus, day in (("Campus Zuid", "2026-06-01"), ("Campus Oost", "2026-04-01")):
         change = {"mid_id": mid_id, "changes": {"campus": campus}, "effective_on": day}
         sender.accepted("hospital/H001", "device.change", change)
@@ -125,8 +118,7 @@ def test_a_decommissioning_dated_next_month_leaves_the_device_in_service_until_t
     live: tuple[Sender, Queries],
 ) -> None:
     sender, queries = live
-    mid_id = sender.accepted("hospital/H001", "midid.issue", {"modality": "CT"})["mid_id"]
-    sender.accepted("hospital/H001", "device.report", report(mid_id))
+    mid_id = reported_ct(sender)
     sender.accepted("fod", "midid.link", {"mid_id": mid_id})
     leaves = (TODAY + timedelta(days=30)).isoformat()
     sender.accepted(
@@ -192,7 +184,7 @@ def command(kind: str, n: int, pick: int, day: date) -> tuple[str, str, dict[str
     if kind == "issue":
         return hospital, "midid.issue", {"modality": ("CT", "MRI")[pick % 2]}
     if kind == "report":
-        return hospital, "device.report", report(mid_id, CAMPUSES[pick % 3])
+        return hospital, "device.report", report(mid_id, campus=CAMPUSES[pick % 3])
     if kind == "link":
         return "fod", "midid.link", {"mid_id": mid_id}
     if kind == "change":
