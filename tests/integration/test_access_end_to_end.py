@@ -28,6 +28,25 @@ def kadaster(env: dict[str, str], *argv: str, stdin: str | None = None) -> subpr
     )
 
 
+def people_add(env: dict[str, str], login: str, name: str, role: str, password: str) -> None:
+    """`kadaster people add` of one of H001's people, the password on standard input."""
+    added = kadaster(
+        env,
+        "people",
+        "add",
+        login,
+        "--name",
+        name,
+        "--party",
+        "hospital/H001",
+        "--role",
+        role,
+        "--password-stdin",
+        stdin=f"{password}\n",
+    )
+    assert added.returncode == 0, added.stderr
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     """`kadaster serve` with nothing configured but where it keeps its data and its (free) ports."""
@@ -57,36 +76,8 @@ def test_people_add_and_tokens_issue_are_enough_to_sign_in_and_call_the_api(
 ) -> None:
     env, url = served
     # The hospital's local administrator (granted by the FOD) and a requester (granted as H001).
-    added = kadaster(
-        env,
-        "people",
-        "add",
-        "anna",
-        "--name",
-        "Anna Peeters",
-        "--party",
-        "hospital/H001",
-        "--role",
-        "local-admin",
-        "--password-stdin",
-        stdin="anna-pw\n",
-    )
-    assert added.returncode == 0, added.stderr
-    added = kadaster(
-        env,
-        "people",
-        "add",
-        "bert",
-        "--name",
-        "Bert Claes",
-        "--party",
-        "hospital/H001",
-        "--role",
-        "requester",
-        "--password-stdin",
-        stdin="bert-pw\n",
-    )
-    assert added.returncode == 0, added.stderr
+    people_add(env, "anna", "Anna Peeters", "local-admin", "anna-pw")
+    people_add(env, "bert", "Bert Claes", "requester", "bert-pw")
     issued = kadaster(
         env, "tokens", "issue", "--party", "hospital/H001", "--label", "H001's system", "--json"
     )
