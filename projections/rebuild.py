@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from eventsourcing.utils import resolve_topic
 
 from projections.projector import Projection, Projector
 from projections.store import Transaction
-from projections.versions import trigger_names, versioning_ddl
+from projections.versions import RewritingTransaction, trigger_names, versioning_ddl
 
 log = structlog.get_logger("kadaster.projections")
 
@@ -36,29 +36,15 @@ _TRIGGER_NAME = re.compile(
 Progress = Callable[[int, int], None]
 
 
-class ShadowTransaction(Transaction):
+class ShadowTransaction(RewritingTransaction):
     """The same statements, run against a projection's shadow tables instead of its live ones."""
 
     def __init__(self, inner: Transaction, rename: Callable[[str], str]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._rename = rename
-        self.dialect = inner.dialect
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Transaction:
-        self._inner.execute(self._rename(sql), params)
-        return self
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._inner.executemany(self._rename(sql), rows)
-
-    def all(self) -> list[dict[str, Any]]:
-        return self._inner.all()
-
-    def one(self) -> dict[str, Any] | None:
-        return self._inner.one()
-
-    def scalar(self) -> Any:
-        return self._inner.scalar()
+    def rewrite(self, sql: str) -> str:
+        return self._rename(sql)
 
 
 class Shadow:

@@ -164,7 +164,34 @@ def applying(tx: Transaction, recording: int) -> None:
         tx.execute("SELECT set_config('kadaster.recording', ?, true)", (str(recording),))
 
 
-class AsOfTransaction(Transaction):
+class RewritingTransaction(Transaction):
+    """Another transaction, each statement rewritten (`rewrite`) before it runs there."""
+
+    def __init__(self, inner: Transaction) -> None:
+        self._inner = inner
+        self.dialect = inner.dialect
+
+    def rewrite(self, sql: str) -> str:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Transaction:
+        self._inner.execute(self.rewrite(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._inner.executemany(self.rewrite(sql), rows)
+
+    def all(self) -> list[dict[str, Any]]:
+        return self._inner.all()
+
+    def one(self) -> dict[str, Any] | None:
+        return self._inner.one()
+
+    def scalar(self) -> Any:
+        return self._inner.scalar()
+
+
+class AsOfTransaction(RewritingTransaction):
     """Reads the register as of a cut: versioned tables as their versions then, appended ones up to it."""
 
     def __init__(
@@ -174,8 +201,7 @@ class AsOfTransaction(Transaction):
         versioned: Sequence[str],
         appended: Mapping[str, str],
     ) -> None:
-        self._inner = inner
-        self.dialect = inner.dialect
+        super().__init__(inner)
         self.cut = int(cut)
         replacements = {
             table: f"(SELECT * FROM {versions_of(table)} WHERE recorded_from <= {self.cut} "
@@ -201,18 +227,5 @@ class AsOfTransaction(Transaction):
             self._rewritten[sql] = rewritten
         return rewritten
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Transaction:
-        self._inner.execute(self.rewrite(sql), params)
-        return self
-
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise TypeError("a read as of a past moment writes nothing")
-
-    def all(self) -> list[dict[str, Any]]:
-        return self._inner.all()
-
-    def one(self) -> dict[str, Any] | None:
-        return self._inner.one()
-
-    def scalar(self) -> Any:
-        return self._inner.scalar()
