@@ -9,7 +9,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -23,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.contract.docs import COMMON_QUERY_FILTERS, CONTRACT_VERSION, QueryErrors, query_filters_schema
 from adapters.fair_share import RateLimited, is_expensive
 from adapters.http.auth import Forbidden, Guard, Principal, Unauthorized
+from adapters.nats.client import command_envelope
 from adapters.nats.gateway import CommandGateway
 from domain.errors import DomainError
 from domain.identifiers import Source
@@ -282,17 +282,7 @@ class CommandSender:
         self, party: str, person: str | None, type_: str, data: dict[str, Any], command_id: str
     ) -> dict[str, Any]:
         source = Source.parse(party)
-        envelope: dict[str, Any] = {
-            "specversion": "1.0",
-            "id": command_id,
-            "source": party,
-            "type": type_,
-            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-        if person is not None:
-            envelope["person"] = person
+        envelope = command_envelope(party, type_, data, command_id, person)
         inbound = Inbound(
             json.dumps(envelope).encode(),
             f"{source.command_subject_prefix}.{type_}",

@@ -42,6 +42,25 @@ def outcome_of(message: Any) -> dict[str, Any]:
     return inner
 
 
+def command_envelope(
+    source: str, type_: str, data: dict[str, Any], command_id: str, person: str | None = None
+) -> dict[str, Any]:
+    """A command as the contract's CloudEvents envelope, sent now; `person` is the extension naming
+    who entered it, where a person did."""
+    envelope: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": command_id,
+        "source": source,
+        "type": type_,
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if person is not None:
+        envelope["person"] = person
+    return envelope
+
+
 class KadasterClient:
     """Speaks for one source. Every retry reuses the envelope id, so nothing happens twice."""
 
@@ -72,18 +91,7 @@ class KadasterClient:
         self, type_: str, data: dict[str, Any], command_id: str | None = None, person: str | None = None
     ) -> dict[str, Any]:
         """`person`: the CloudEvents extension naming who entered the command, where a person did."""
-        envelope = {
-            "specversion": "1.0",
-            "id": command_id or str(uuid.uuid4()),
-            "source": str(self.source),
-            "type": type_,
-            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-        if person is not None:
-            envelope["person"] = person
-        return envelope
+        return command_envelope(str(self.source), type_, data, command_id or str(uuid.uuid4()), person)
 
     def command_subject(self, type_: str) -> str:
         return f"{self.source.command_subject_prefix}.{type_}"
