@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 from domain.fanc import MIDID_IN_FORCE
 from domain.identifiers import Modality, SerialNumber
@@ -66,6 +67,15 @@ def row_findings(
     return found
 
 
+K = TypeVar("K")
+
+
+def _first_row(rows: dict[K, int], key: K, row: int) -> int | None:
+    """The earlier row that already had `key`, or None when `row` is the first (and is noted)."""
+    earlier = rows.setdefault(key, row)
+    return None if earlier == row else earlier
+
+
 class FileChecks:
     """One row per label, serial number, FANC number, billing number; one name and place per institution."""
 
@@ -79,8 +89,7 @@ class FileChecks:
     def check(self, device: LegacyDevice) -> list[Finding]:
         """What this row, checked after the earlier ones, repeats of them."""
         found: list[Finding] = []
-        earlier = self.labels.setdefault(device.key, device.row)
-        if earlier != device.row:
+        if (earlier := _first_row(self.labels, device.key, device.row)) is not None:
             found.append(
                 (
                     "label",
@@ -90,8 +99,7 @@ class FileChecks:
             )
         # Two makers may share a serial number.
         serial = (vocabulary_key(device.manufacturer), SerialNumber(device.serial_number))
-        earlier = self.serials.setdefault(serial, device.row)
-        if earlier != device.row:
+        if (earlier := _first_row(self.serials, serial, device.row)) is not None:
             found.append(
                 (
                     "serial_number",
@@ -99,21 +107,24 @@ class FileChecks:
                     "conflict",
                 )
             )
-        if device.fanc_number is not None:
-            earlier = self.fanc_numbers.setdefault(device.fanc_number, device.row)
-            if earlier != device.row:
-                found.append(("fanc_number", f"FANC number already given to row {earlier}", "conflict"))
+        if (
+            device.fanc_number is not None
+            and (earlier := _first_row(self.fanc_numbers, device.fanc_number, device.row)) is not None
+        ):
+            found.append(("fanc_number", f"FANC number already given to row {earlier}", "conflict"))
         # A billing number sits on one device at a time; a retired device's number is not recorded.
-        if device.billing_number is not None and not device.out_of_service:
-            earlier = self.billing_numbers.setdefault(device.billing_number, device.row)
-            if earlier != device.row:
-                found.append(
-                    (
-                        "billing_number",
-                        f"billing number already on the device in service of row {earlier}",
-                        "conflict",
-                    )
+        if (
+            device.billing_number is not None
+            and not device.out_of_service
+            and (earlier := _first_row(self.billing_numbers, device.billing_number, device.row)) is not None
+        ):
+            found.append(
+                (
+                    "billing_number",
+                    f"billing number already on the device in service of row {earlier}",
+                    "conflict",
                 )
+            )
         stated = self.institutions.setdefault(device.institution, {})
         for name in ("name", "province", "region"):
             value = getattr(device, name)
