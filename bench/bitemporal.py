@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import all_projections, started
-from adapters.config import load_settings
 from adapters.nats.client import KadasterClient
-from adapters.nats.server import free_port
-from bench.common import Figure, at_least, nats_server, summary, value_at_most
+from bench.common import Figure, api_settings, at_least, nats_server, summary, value_at_most
 from bench.fill import Shape, fill, institution
 from domain.identifiers import MidId
 from projections.projector import Projection, Projector
@@ -92,17 +90,7 @@ async def measure(shape: Shape, samples: int, replays: int = 1) -> list[Figure]:
             for moment in asked[-replays:]
         ]
         with nats_server() as server:
-            settings = load_settings(
-                environ={},
-                nats_url=server.url,
-                database_url=events_url,
-                readmodel_url=read_model_url,
-                data_dir=directory / "data",
-                http_port=free_port(),
-                log_level="error",
-                log_format="json",
-                stream_replicas=1,
-            )
+            settings = api_settings(server.url, events_url, read_model_url, directory)
             async with started(settings, ["api"], asyncio.Event()):
                 alone, ordinary, crowded = await ask(server.url, shape, asked, samples)
     replay_ms = 1000 * sum(replayed) / len(replayed)

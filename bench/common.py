@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.config import Settings, load_settings
 from adapters.nats.server import NatsServer, free_port
 
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -174,3 +175,21 @@ def issue_envelope(i: int, hospitals: int = 50) -> tuple[str, bytes, str]:
         }
     ).encode()
     return f"kadaster.cmd.hospital.{institution}.midid.issue", body, f"hospital/{institution}:{command_id}"
+
+
+def api_settings(
+    nats_url: str, events_url: str | None, read_model_url: str | None, directory: Path, **overrides: Any
+) -> Settings:
+    """Settings of a benchmark's own api role on a stored register, quiet and on a free HTTP port."""
+    return load_settings(
+        environ={},
+        nats_url=nats_url,
+        database_url=events_url,
+        readmodel_url=read_model_url,
+        data_dir=directory / "data",
+        http_port=free_port(),
+        log_level="error",
+        log_format="json",
+        stream_replicas=1,
+        **overrides,
+    )

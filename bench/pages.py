@@ -16,10 +16,8 @@ import httpx
 
 from adapters.bootstrap import freeze_startup_heap, started
 from adapters.cli.access import record_access
-from adapters.config import load_settings
 from adapters.credentials import Credentials
-from adapters.nats.server import free_port
-from bench.common import Figure, nats_server, summary, value_at_most
+from bench.common import Figure, api_settings, nats_server, summary, value_at_most
 from bench.fill import MODALITIES, PROVINCES, Shape, institution
 from bench.queries import _wait_for_http, build, timed
 from services.register import Register, event_store_env
@@ -83,17 +81,8 @@ async def measure(
         if events_url is None or read_model_url is None:
             events_url, read_model_url = await loop.run_in_executor(None, build, directory, shape)
         with nats_server() as server:
-            settings = load_settings(
-                environ={},
-                nats_url=server.url,
-                database_url=events_url,
-                readmodel_url=read_model_url,
-                data_dir=directory / "data",
-                http_port=free_port(),
-                log_level="error",
-                log_format="json",
-                stream_replicas=1,
-                http_queries_per_second=1e6,
+            settings = api_settings(
+                server.url, events_url, read_model_url, directory, http_queries_per_second=1e6
             )
             await loop.run_in_executor(None, people, events_url, settings.credentials_database_url)
             server_ms: dict[str, list[float]] = {}

@@ -18,11 +18,9 @@ from typing import Any
 import httpx
 
 from adapters.bootstrap import all_projections, started
-from adapters.config import load_settings
 from adapters.credentials import Credentials
 from adapters.nats.client import KadasterClient
-from adapters.nats.server import free_port
-from bench.common import Figure, nats_server, summary, value_at_most
+from bench.common import Figure, api_settings, nats_server, summary, value_at_most
 from bench.fill import MODALITIES, PROVINCES, Shape, fill, institution
 from projections.projector import Projector
 from projections.queries import Queries
@@ -149,18 +147,9 @@ async def measure(
             events_url, read_model_url = built
         questions = common_questions(shape, sample_mid_ids(read_model_url))
         with nats_server() as server:
-            settings = load_settings(
-                environ={},
-                nats_url=server.url,
-                database_url=events_url,
-                readmodel_url=read_model_url,
-                data_dir=directory / "data",
-                http_port=free_port(),
-                log_level="error",
-                log_format="json",
-                stream_replicas=1,
-                # One asker, one question at a time: the quota is not what is measured here.
-                http_queries_per_second=1e6,
+            # One asker, one question at a time: the quota is not what is measured here.
+            settings = api_settings(
+                server.url, events_url, read_model_url, directory, http_queries_per_second=1e6
             )
             credentials = Credentials(settings.credentials_database_url)
             _, token = credentials.issue_token("fod", "benchmark", None)
