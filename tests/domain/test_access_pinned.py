@@ -123,6 +123,7 @@ def test_a_command_no_role_allows_is_refused_naming_the_person_party_and_command
 
 def test_a_grant_records_every_field_of_the_command() -> None:
     granted_event = granted("reporter", until=LAST_DAY).collect_events()[1]
+    assert isinstance(granted_event, Access.Granted)
     assert (
         granted_event.name,
         granted_event.role,
@@ -137,6 +138,7 @@ def test_a_revocation_records_every_field_of_the_command() -> None:
     access = granted("reporter")
     access.revoke("reporter", "left the hospital", "hospital/H001:anna", "hospital/H001", "c2")
     revoked = access.collect_events()[2]
+    assert isinstance(revoked, Access.Revoked)
     assert (revoked.role, revoked.reason, revoked.revoked_by, revoked.source, revoked.command_id) == (
         "reporter",
         "left the hospital",
