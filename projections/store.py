@@ -86,6 +86,8 @@ class ReadModelStore:
                 # Checkpoints (each one syncs the file) every 80 MB of log rather than every 4 MB:
                 # a read model's pages change again and again, and are then copied back once.
                 conn.execute("PRAGMA wal_autocheckpoint=20000")
+            # The version triggers' statement journals stay in memory rather than in temporary files.
+            conn.execute("PRAGMA temp_store=MEMORY")
             return conn
         import psycopg
 
