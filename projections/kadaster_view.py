@@ -25,6 +25,7 @@ from domain.institution import Institution
 from domain.mid_id import MidIdRecord
 from projections.projector import Handler, Projection
 from projections.store import Transaction
+from projections.writes import Batch
 
 LIST_COLUMNS = (
     "mid_id",
@@ -182,7 +183,7 @@ class KadasterView(Projection):
             Device.DiscrepancyResolved: self.discrepancy_resolved,
         }
 
-    def apply(self, tx: Transaction, event: Any, position: int) -> None:
+    def apply(self, tx: Batch, event: Any, position: int) -> None:
         # Of all licences a device had, the row shows the latest one; ties go to the later event.
         if type(event) is LICENCE_RECORDED:
             self.licence_recorded(tx, event, position)

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate
 from domain.mid_id import MidIdRecord
 from projections.projector import Handler, Projection
 from projections.store import Transaction
+from projections.writes import Batch
 
 COLUMNS = (
     "mid_id",
@@ -32,7 +33,8 @@ class MidIdRegister(Projection):
     name = "mid_id_register"
     # 2: who issued it (the FOD for a backfill), under which command, and the legacy reference.
     # 3: every row version kept (recorded_from, recorded_to).
-    version = 3
+    # 4: the versions written with the rows, at the end of each batch (no triggers).
+    version = 4
     tables = ("rm_mid_ids",)
     versioned: ClassVar[Mapping[str, Sequence[str]]] = {"rm_mid_ids": ("mid_id",)}
     ddl = (
@@ -48,6 +50,8 @@ class MidIdRegister(Projection):
         "CREATE INDEX IF NOT EXISTS rm_mid_ids_institution_sequence ON rm_mid_ids (institution, sequence)",
     )
 
+    write_behind = True
+
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
             MidIdRecord.Issued: self.issued,
@@ -55,42 +59,50 @@ class MidIdRegister(Projection):
             MidIdRecord.Linked: self.linked,
         }
 
+    def prefetch(self, tx: Batch, events: Sequence[Any]) -> None:
+        rows = tx.rows("rm_mid_ids")
+        rows.load("mid_id", [e.mid_id for e in events if type(e) is MidIdRecord.Issued])
+        rows.load("aggregate_id", [str(e.originator_id) for e in events if type(e) in CHANGES])
+
     @staticmethod
-    def issued(tx: Transaction, e: MidIdRecord.Issued) -> None:
+    def issued(tx: Batch, e: MidIdRecord.Issued) -> None:
         at = e.timestamp.isoformat()
-        tx.execute(
-            "INSERT INTO rm_mid_ids (mid_id, aggregate_id, sequence, institution, modality, status, note, "
-            "legacy_ref, issued_by, command_id, issued_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?) ON CONFLICT (mid_id) DO NOTHING",
-            (
-                e.mid_id,
-                str(e.originator_id),
-                e.sequence,
-                e.institution,
-                e.modality,
-                e.note,
-                getattr(e, "legacy_ref", None),
-                e.source,
-                e.command_id,
-                at,
-                at,
-            ),
+        tx.rows("rm_mid_ids").insert(
+            {
+                "mid_id": e.mid_id,
+                "aggregate_id": str(e.originator_id),
+                "sequence": e.sequence,
+                "institution": e.institution,
+                "modality": e.modality,
+                "status": "issued",
+                "device_id": None,
+                "note": e.note,
+                "cancel_reason": None,
+                "legacy_ref": getattr(e, "legacy_ref", None),
+                "issued_by": e.source,
+                "command_id": e.command_id,
+                "issued_at": at,
+                "updated_at": at,
+            }
         )
 
     @staticmethod
-    def cancelled(tx: Transaction, e: MidIdRecord.Cancelled) -> None:
-        tx.execute(
-            "UPDATE rm_mid_ids SET status = 'cancelled', cancel_reason = ?, updated_at = ? "
-            "WHERE aggregate_id = ?",
-            (e.reason, e.timestamp.isoformat(), str(e.originator_id)),
-        )
+    def cancelled(tx: Batch, e: MidIdRecord.Cancelled) -> None:
+        _change(tx, e, status="cancelled", cancel_reason=e.reason)
 
     @staticmethod
-    def linked(tx: Transaction, e: MidIdRecord.Linked) -> None:
-        tx.execute(
-            "UPDATE rm_mid_ids SET status = 'linked', device_id = ?, updated_at = ? WHERE aggregate_id = ?",
-            (str(e.device_id), e.timestamp.isoformat(), str(e.originator_id)),
-        )
+    def linked(tx: Batch, e: MidIdRecord.Linked) -> None:
+        _change(tx, e, status="linked", device_id=str(e.device_id))
+
+
+CHANGES = (MidIdRecord.Cancelled, MidIdRecord.Linked)
+
+
+def _change(tx: Batch, e: MidIdRecord.Cancelled | MidIdRecord.Linked, **values: Any) -> None:
+    rows = tx.rows("rm_mid_ids")
+    row = rows.find("aggregate_id", str(e.originator_id))
+    if row is not None:
+        rows.update((row["mid_id"],), **values, updated_at=e.timestamp.isoformat())
 
 
 def list_mid_ids(

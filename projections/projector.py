@@ -19,13 +19,14 @@ from projections.versions import (
     versioning_ddl,
     versions_of,
 )
+from projections.writes import Batch, table_specs
 
 log = structlog.get_logger("kadaster.projections")
 
 STATISTICS_EVERY = 20_000
 """Notifications applied between two refreshes of the planner's statistics on the read models."""
 
-Handler = Callable[[Transaction, Any], None]
+Handler = Callable[[Batch, Any], None]
 """Applies one event to a read model's tables."""
 
 POSITIONS_DDL = (
@@ -61,6 +62,9 @@ class Projection:
     """Tables whose every row version is kept (see `projections.versions`), to their key columns."""
     appended: ClassVar[Mapping[str, str]] = {}
     """Append-only tables, to the column holding each row's position: cut by it as of a moment."""
+    write_behind: ClassVar[bool] = False
+    """Its handlers change rows through `Batch.rows()` and `Batch.append()`, written at the end of
+    each batch with its versions (see `projections.writes`), rather than by SQL and triggers."""
 
     def all_tables(self) -> list[str]:
         """Every table this read model writes: its own and its version tables."""
@@ -68,7 +72,14 @@ class Projection:
 
     def statements(self, dialect: str) -> list[str]:
         """Its DDL, then its version tables and their triggers."""
-        return [*self.ddl, *versioning_ddl(self.ddl, self.versioned, dialect)]
+        return [*self.ddl, *self.versioning(dialect)]
+
+    def versioning(self, dialect: str) -> list[str]:
+        """Its version tables, with the triggers that write them unless it writes behind."""
+        return versioning_ddl(self.ddl, self.versioned, dialect, triggers=not self.write_behind)
+
+    def prefetch(self, tx: Batch, events: Sequence[Any]) -> None:
+        """Reads beforehand, in a query or two, the rows a batch's events will touch (optional)."""
 
     def handlers(self) -> Mapping[type[Aggregate.Event], Handler]:
         """Event class (e.g. `event_class(MidIdRecord, "Issued")`) to the function applying it."""
@@ -77,7 +88,7 @@ class Projection:
     ignored: Collection[str] = ()
     """Events of the aggregates it reads that this read model deliberately leaves aside, by class name."""
 
-    def apply(self, tx: Transaction, event: DomainEventProtocol[Any], position: int) -> None:
+    def apply(self, tx: Batch, event: DomainEventProtocol[Any], position: int) -> None:
         """`position`: the event's notification id, for read models that keep the log's order."""
         handler = self._handlers.get(type(event))
         if handler is not None:
@@ -121,6 +132,8 @@ class Projector:
         self.app = app
         self.store = store
         self.projections = list(projections)
+        self.specs = table_specs(self.projections)
+        self._triggered = any(p.versioned and not p.write_behind for p in self.projections)
         if create:
             self.create_tables(reset_outdated)
         self._unanalysed = 0
@@ -210,9 +223,7 @@ class Projector:
         head = self.head()
         start = min((self.position(p.name) for p in self.projections), default=head)
         while start < head and (limit is None or applied < limit):
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=batch_size, inclusive_of_start=False
-            )
+            notifications = self.read(start, batch_size)
             if not notifications:
                 break
             last = notifications[-1].id
@@ -231,6 +242,27 @@ class Projector:
         if self._unanalysed >= STATISTICS_EVERY:
             self.refresh_statistics()
         return applied
+
+    def read(self, start: int, limit: int, stop: int | None = None) -> list[Any]:
+        """The notifications after `start` (`limit` of them, or those there are), and on to the end of
+        the store transaction the last one belongs to: a batch never ends inside one."""
+        select = self.app.recorder.select_notifications
+        notifications = list(select(start=start, limit=limit, stop=stop, inclusive_of_start=False))
+        recordings = getattr(self.app, "recordings", None)
+        if not notifications or recordings is None:
+            return notifications
+        last = notifications[-1].id
+        covering = recordings.between(last - 1, last)
+        end = covering[-1].last if covering else last
+        if stop is not None:
+            end = min(end, stop)
+        while last < end:
+            more = select(start=last, limit=end - last, stop=end, inclusive_of_start=False)
+            if not more:
+                break
+            notifications.extend(more)
+            last = more[-1].id
+        return notifications
 
     def recorded(self, after: int, events: Sequence[tuple[int, Any]]) -> Recorded:
         """Each event with the store transaction that recorded it (its first position)."""
@@ -253,14 +285,23 @@ class Projector:
     def apply(self, tx: Transaction, recorded: Recorded, done: dict[str, int]) -> None:
         """Applies events to every projection that has not yet, one store transaction at a time,
         and notes the store transactions now applied whole: the moments a question may be cut at."""
+        batch = Batch(tx, self.specs)
+        for projection in self.projections:
+            if projection.write_behind:
+                later = done[projection.name]
+                events = [event for position, _, event in recorded.events if position > later]
+                projection.prefetch(batch, events)
         current = None
         for position, recording, event in recorded.events:
             if recording != current:
-                applying(tx, recording)
+                if self._triggered:
+                    applying(tx, recording)
+                batch.recording = recording
                 current = recording
             for projection in self.projections:
                 if position > done[projection.name]:
-                    projection.apply(tx, event, position)
+                    projection.apply(batch, event, position)
+        batch.flush()
         if recorded.complete:
             tx.executemany(
                 "INSERT INTO rm_transactions (first_position, last_position, recorded_at) VALUES (?, ?, ?) "

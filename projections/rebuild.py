@@ -21,7 +21,7 @@ from eventsourcing.utils import resolve_topic
 
 from projections.projector import Projection, Projector
 from projections.store import Transaction
-from projections.versions import RewritingTransaction, trigger_names, versioning_ddl
+from projections.versions import RewritingTransaction, trigger_names
 
 log = structlog.get_logger("kadaster.projections")
 
@@ -130,8 +130,7 @@ class Shadow:
                     tx.execute(f"DROP TRIGGER IF EXISTS {trigger}")
             else:
                 tx.execute(f"DROP FUNCTION IF EXISTS {function}() CASCADE")
-        live = versioning_ddl(self.projection.ddl, self.projection.versioned, tx.dialect)
-        for statement in live:
+        for statement in self.projection.versioning(tx.dialect):
             if _TRIGGER_NAME.search(statement):
                 tx.execute(statement)
 
@@ -187,9 +186,7 @@ def rebuild(
         return found
 
     def apply(tx: Transaction, start: int) -> tuple[int, int]:
-        notifications = app.recorder.select_notifications(
-            start=start, limit=batch_size, inclusive_of_start=False
-        )
+        notifications = only.read(start, batch_size)
         # Events this read model ignores are not even decoded.
         events = [(n.id, app.mapper.to_domain_event(n)) for n in notifications if wants(n.topic)]
         only.apply(shadow.transaction(tx), only.recorded(start, events), {name: start})

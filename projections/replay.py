@@ -90,9 +90,7 @@ def replay(
     position, applied = 0, 0
     done = {projection.name: 0 for projection in projector.projections}
     while position < head:
-        notifications = register.recorder.select_notifications(
-            start=position, limit=batch_size, stop=head, inclusive_of_start=False
-        )
+        notifications = projector.read(position, batch_size, stop=head)
         if not notifications:
             break
         events = [(n.id, register.mapper.to_domain_event(n)) for n in notifications]

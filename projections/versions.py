@@ -62,24 +62,48 @@ def _split(body: str) -> list[str]:
 
 def _columns(ddl: Sequence[str], table: str) -> tuple[list[tuple[str, str]], list[str]]:
     """The table's columns with their types, and the columns it declares unique, from its DDL."""
+    columns, _, unique = _shape(ddl, table)
+    return columns, unique
+
+
+def table_shape(ddl: Sequence[str], table: str) -> tuple[list[str], list[str], list[str]]:
+    """The table's column names in order, its primary key and its unique columns, from its DDL."""
+    columns, keys, unique = _shape(ddl, table)
+    return [name for name, _ in columns], keys, unique
+
+
+_PRIMARY_KEY = re.compile(r"(?is)^PRIMARY\s+KEY\s*\((.*)\)$")
+
+
+def _shape(ddl: Sequence[str], table: str) -> tuple[list[tuple[str, str]], list[str], list[str]]:
     for statement in ddl:
         found = _CREATE_TABLE.match(statement)
         if found and found.group(1) == table:
-            columns, unique = [], []
+            columns, keys, unique = [], [], []
             for part in _split(found.group(2)):
                 words = part.split()
+                primary = _PRIMARY_KEY.match(part)
+                if primary:
+                    keys = [key.strip() for key in primary.group(1).split(",")]
                 if words[0].upper() in ("PRIMARY", "UNIQUE", "CONSTRAINT", "CHECK", "FOREIGN"):
                     continue
                 columns.append((words[0], words[1]))
-                if "UNIQUE" in (w.upper() for w in words[2:]):
+                rest = " ".join(w.upper() for w in words[2:])
+                if "PRIMARY KEY" in rest:
+                    keys = [words[0]]
+                elif "UNIQUE" in rest:
                     unique.append(words[0])
-            return columns, unique
+            return columns, keys, unique
     raise ValueError(f"no CREATE TABLE for {table} in the read model's DDL")
 
 
-def versioning_ddl(ddl: Sequence[str], versioned: Mapping[str, Sequence[str]], dialect: str) -> list[str]:
+def versioning_ddl(
+    ddl: Sequence[str], versioned: Mapping[str, Sequence[str]], dialect: str, triggers: bool = True
+) -> list[str]:
     """Version tables, their indexes (the current table's, each serving the same filters as of a cut)
-    and the triggers that write them, for every table in `versioned` (table → its key columns)."""
+    and, unless the read model writes its versions itself (`triggers=False`, see
+    `projections.writes`), the triggers that write them, for every table in `versioned` (table → its
+    key columns)."""
     statements: list[str] = []
     for table, keys in versioned.items():
         versions = versions_of(table)
@@ -102,7 +126,8 @@ def versioning_ddl(ddl: Sequence[str], versioned: Mapping[str, Sequence[str]], d
                 statements.append(
                     f"CREATE INDEX IF NOT EXISTS {index.group(1)}{SUFFIX} ON {versions} ({index.group(3)})"
                 )
-        statements.extend(_triggers(table, keys, names, dialect))
+        if triggers:
+            statements.extend(_triggers(table, keys, names, dialect))
     return statements
 
 
