@@ -314,11 +314,13 @@ class Batch(RewritingTransaction):
 
 
 def table_specs(projections: Iterable[Any]) -> dict[str, TableSpec]:
-    """The tables of read models that write behind, each with its shape."""
+    """The tables of read models that write behind, each with its shape; not their append-only ones,
+    which take rows through `Batch.append` and answer plain SQL."""
     specs: dict[str, TableSpec] = {}
     for projection in projections:
         if not projection.write_behind:
             continue
         for table in projection.tables:
-            specs[table] = TableSpec.of(projection.ddl, table, table in projection.versioned)
+            if table not in projection.appended:
+                specs[table] = TableSpec.of(projection.ddl, table, table in projection.versioned)
     return specs
