@@ -10,13 +10,15 @@ from eventsourcing.domain import Aggregate
 from domain.access import Access
 from projections.projector import Handler, Projection
 from projections.store import Transaction
+from projections.writes import Batch
 
 STATES = ("current", "revoked", "all")
 
 
 class AccessGrants(Projection):
     name = "access"
-    version = 1
+    # 2: the versions written with the rows at the end of each batch (no triggers).
+    version = 2
     tables = ("rm_access", "rm_access_people")
     versioned: ClassVar[Mapping[str, Sequence[str]]] = {"rm_access": ("person", "party", "role")}
     ddl = (
@@ -30,44 +32,49 @@ class AccessGrants(Projection):
         "aggregate_id TEXT PRIMARY KEY, person TEXT NOT NULL, party TEXT NOT NULL)",
     )
 
+    write_behind = True
+
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {Access.Created: self.created, Access.Granted: self.granted, Access.Revoked: self.revoked}
 
     @staticmethod
-    def created(tx: Transaction, e: Access.Created) -> None:
-        tx.execute(
-            "INSERT INTO rm_access_people (aggregate_id, person, party) VALUES (?, ?, ?) "
-            "ON CONFLICT (aggregate_id) DO NOTHING",
-            (str(e.originator_id), e.person, e.party),
+    def created(tx: Batch, e: Access.Created) -> None:
+        tx.rows("rm_access_people").insert(
+            {"aggregate_id": str(e.originator_id), "person": e.person, "party": e.party}
         )
 
     @staticmethod
-    def granted(tx: Transaction, e: Access.Granted) -> None:
+    def granted(tx: Batch, e: Access.Granted) -> None:
         person, party = _who(tx, e)
-        until = e.until.isoformat() if e.until is not None else None
-        tx.execute(
-            "INSERT INTO rm_access (person, party, role, name, since, until, granted_by, command_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (person, party, role) DO UPDATE SET "
-            "name = excluded.name, since = excluded.since, until = excluded.until, "
-            "granted_by = excluded.granted_by, command_id = excluded.command_id, "
-            "revoked_at = NULL, revoked_by = NULL, reason = NULL",
-            (person, party, e.role, e.name, e.timestamp.isoformat(), until, e.granted_by, e.command_id),
+        tx.rows("rm_access").put(
+            {
+                "person": person,
+                "party": party,
+                "role": e.role,
+                "name": e.name,
+                "since": e.timestamp.isoformat(),
+                "until": e.until.isoformat() if e.until is not None else None,
+                "granted_by": e.granted_by,
+                "command_id": e.command_id,
+                "revoked_at": None,
+                "revoked_by": None,
+                "reason": None,
+            }
         )
 
     @staticmethod
-    def revoked(tx: Transaction, e: Access.Revoked) -> None:
+    def revoked(tx: Batch, e: Access.Revoked) -> None:
         person, party = _who(tx, e)
-        tx.execute(
-            "UPDATE rm_access SET revoked_at = ?, revoked_by = ?, reason = ? "
-            "WHERE person = ? AND party = ? AND role = ?",
-            (e.timestamp.isoformat(), e.revoked_by, e.reason, person, party, e.role),
+        tx.rows("rm_access").update(
+            (person, party, e.role),
+            revoked_at=e.timestamp.isoformat(),
+            revoked_by=e.revoked_by,
+            reason=e.reason,
         )
 
 
-def _who(tx: Transaction, e: Any) -> tuple[str, str]:
-    found = tx.execute(
-        "SELECT person, party FROM rm_access_people WHERE aggregate_id = ?", (str(e.originator_id),)
-    ).one()
+def _who(tx: Batch, e: Any) -> tuple[str, str]:
+    found = tx.rows("rm_access_people").get(str(e.originator_id))
     assert found is not None, "an access grant before its aggregate was created"
     return str(found["person"]), str(found["party"])
 

@@ -14,6 +14,7 @@ from domain.events import event_class
 from domain.identifiers import MidId
 from projections.projector import Projection
 from projections.store import Transaction
+from projections.writes import Batch
 
 BUSINESS_DATES = ("effective_on", "received_on", "valid_from", "installed_on", "registered_on", "deadline")
 """The business date an event refers to, the first of these it carries."""
@@ -68,6 +69,8 @@ class AuditHistory(Projection):
     # 2: holders keep the position they were learnt at, so the history is cut by position as of a moment.
     # 3: the person who entered each command, where one did.
     version = 3
+    # Its rows are only ever added: written with executemany at the end of each batch.
+    write_behind = True
     tables = ("rm_history", "rm_history_subjects", "rm_history_holders", "rm_history_people")
     appended: ClassVar[Mapping[str, str]] = {"rm_history": "position", "rm_history_holders": "position"}
     ddl = (
@@ -101,15 +104,14 @@ class AuditHistory(Projection):
     def wants(self, event_type: str) -> bool:
         return True
 
-    def apply(self, tx: Transaction, event: Any, position: int) -> None:
+    def apply(self, tx: Batch, event: Any, position: int) -> None:
         event_type = type(event).__qualname__
         if event_type in NOT_HISTORY:
             person = getattr(event, "person", None)
             if person:
-                tx.execute(
-                    "INSERT INTO rm_history_people (source, command_id, person) VALUES (?, ?, ?) "
-                    "ON CONFLICT (source, command_id) DO NOTHING",
-                    (event.sender, event.command_id, person),
+                tx.append(
+                    "rm_history_people",
+                    {"source": event.sender, "command_id": event.command_id, "person": person},
                 )
             return
         aggregate_type = event_type.rsplit(".", 1)[0]
@@ -136,45 +138,41 @@ class AuditHistory(Projection):
         data = {k: v for k, v in event.__dict__.items() if k not in ENVELOPE}
         field = next((name for name in BUSINESS_DATES if data.get(name) is not None), None)
         business_date = None if field is None else _json_default(data[field])
-        tx.execute(
-            f"INSERT INTO rm_history ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
-            "ON CONFLICT (position) DO NOTHING",
-            (
-                position,
-                aggregate_type,
-                aggregate_id,
-                event.originator_version,
-                event_type,
-                mid_id,
-                round_id,
-                institution or None,
-                _text(data.get("source")),
-                _text(data.get("command_id")),
-                event.timestamp.isoformat(),
-                business_date,
-                field,
-                json.dumps(data, default=_json_default, sort_keys=True),
-            ),
+        tx.append(
+            "rm_history",
+            {
+                "position": position,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "version": event.originator_version,
+                "event_type": event_type,
+                "mid_id": mid_id,
+                "round_id": round_id,
+                "institution": institution or None,
+                "source": _text(data.get("source")),
+                "command_id": _text(data.get("command_id")),
+                "recorded_at": event.timestamp.isoformat(),
+                "business_date": business_date,
+                "business_date_field": field,
+                "data": json.dumps(data, default=_json_default, sort_keys=True),
+            },
         )
 
     def _remember(
-        self, tx: Transaction, event: Any, aggregate_type: str, aggregate_id: str, position: int
+        self, tx: Batch, event: Any, aggregate_type: str, aggregate_id: str, position: int
     ) -> dict[str, Any]:
         subject = {
             "mid_id": _text(getattr(event, "mid_id", None)),
             "round_id": _text(getattr(event, "round_id", None)),
             "institution": _text(getattr(event, "institution", None)),
         }
-        tx.execute(
-            "INSERT INTO rm_history_subjects (aggregate_id, aggregate_type, mid_id, round_id, institution) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (aggregate_id) DO NOTHING",
-            (aggregate_id, aggregate_type, subject["mid_id"], subject["round_id"], subject["institution"]),
+        tx.append(
+            "rm_history_subjects", {"aggregate_id": aggregate_id, "aggregate_type": aggregate_type, **subject}
         )
         if aggregate_type == "MidIdRecord" and subject["mid_id"] and subject["institution"]:
-            tx.execute(
-                "INSERT INTO rm_history_holders (mid_id, institution, position) VALUES (?, ?, ?) "
-                "ON CONFLICT (mid_id) DO NOTHING",
-                (subject["mid_id"], subject["institution"], position),
+            tx.append(
+                "rm_history_holders",
+                {"mid_id": subject["mid_id"], "institution": subject["institution"], "position": position},
             )
             self._remembered(self._holders, subject["mid_id"], (position, subject["institution"]))
         self._remembered(self._subjects, aggregate_id, subject)

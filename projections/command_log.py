@@ -11,12 +11,14 @@ from eventsourcing.domain import Aggregate
 from domain.command_record import CommandRecord
 from projections.projector import Handler, Projection
 from projections.store import Transaction
+from projections.writes import Batch
 
 
 class CommandLog(Projection):
     name = "command_log"
     # 2: every row version kept (recorded_from, recorded_to).
-    version = 2
+    # 3: the versions written with the rows at the end of each batch (no triggers).
+    version = 3
     tables = ("rm_commands",)
     versioned: ClassVar[Mapping[str, Sequence[str]]] = {"rm_commands": ("record_id",)}
     ddl = (
@@ -28,29 +30,32 @@ class CommandLog(Projection):
         "CREATE INDEX IF NOT EXISTS rm_commands_sender ON rm_commands (sender, status)",
     )
 
+    write_behind = True
+
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {CommandRecord.Handled: self.handled}
 
+    def prefetch(self, tx: Batch, events: Sequence[Any]) -> None:
+        handled = [str(e.originator_id) for e in events if type(e) is CommandRecord.Handled]
+        tx.rows("rm_commands").load("record_id", handled)
+
     @staticmethod
-    def handled(tx: Transaction, e: CommandRecord.Handled) -> None:
-        tx.execute(
-            "INSERT INTO rm_commands (record_id, sender, command_id, type, status, channel, subject, "
-            "stream_sequence, received_at, recorded_at, errors, result) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING",
-            (
-                str(e.originator_id),
-                e.sender,
-                e.command_id,
-                e.command_type,
-                e.outcome["status"],
-                e.channel,
-                e.subject,
-                e.stream_sequence,
-                e.received_at,
-                e.timestamp.isoformat(),
-                json.dumps(e.outcome.get("errors") or []),
-                json.dumps(e.outcome.get("result")),
-            ),
+    def handled(tx: Batch, e: CommandRecord.Handled) -> None:
+        tx.rows("rm_commands").insert(
+            {
+                "record_id": str(e.originator_id),
+                "sender": e.sender,
+                "command_id": e.command_id,
+                "type": e.command_type,
+                "status": e.outcome["status"],
+                "channel": e.channel,
+                "subject": e.subject,
+                "stream_sequence": e.stream_sequence,
+                "received_at": e.received_at,
+                "recorded_at": e.timestamp.isoformat(),
+                "errors": json.dumps(e.outcome.get("errors") or []),
+                "result": json.dumps(e.outcome.get("result")),
+            }
         )
 
 

@@ -259,8 +259,9 @@ class Rows:
 class Batch(RewritingTransaction):
     """A transaction that holds back a batch's writes: rows of write-behind tables, and appended rows.
 
-    Plain statements pass through; one that names an append-only table writes its held-back rows
-    first, so it sees them. A write-behind table is read and changed only through `rows()`.
+    Plain statements pass through; one that names a table with appended rows held back writes them
+    first, so it sees them. A versioned table of a read model that writes behind, or one this batch
+    holds rows of, is read and changed only through `rows()`: its versions are written from there.
     """
 
     def __init__(self, inner: Transaction, specs: Mapping[str, TableSpec]) -> None:
@@ -297,7 +298,8 @@ class Batch(RewritingTransaction):
         for name in names:
             if name in self._appended:
                 self._flush_appended(name)
-            if name in self.specs:
+            spec = self.specs.get(name)
+            if spec is not None and (spec.versioned or name in self._rows):
                 raise RuntimeError(f"{name} writes behind: read and change it through Batch.rows()")
         return sql
 
