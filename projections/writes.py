@@ -206,10 +206,12 @@ class Rows:
         for recording, state in story.changes:
             if state == previous:
                 continue
-            if written:
-                written[-1][1] = recording
-            elif previous is not None:
-                closed.append((recording, *key))
+            if previous is not None:
+                # What it was until now: written in this batch, or already in the database.
+                if written:
+                    written[-1][1] = recording
+                else:
+                    closed.append((recording, *key))
             if state is not None:
                 written.append([recording, None, *(state[c] for c in self.spec.columns)])
             previous = state
