@@ -126,12 +126,18 @@ async def measure(shape: Shape, samples: int, replays: int = 1) -> list[Figure]:
 async def ask(
     nats_url: str, shape: Shape, moments: list[str], samples: int
 ) -> tuple[list[float], list[float], list[float]]:
-    """One party's as-of questions alone; then another's ordinary ones while eight ask as of."""
-    clients = [await KadasterClient.connect(nats_url, "fod") for _ in range(CONCURRENT + 1)]
+    """One party's as-of questions alone; then another's ordinary ones while eight ask as of.
+
+    Each asker is a hospital of its own, asking about its own devices: the register bounds how many
+    expensive questions one party runs at once, so eight from one party would mostly be refused."""
+    askers = [institution(i) for i in range(CONCURRENT + 1)]
+    clients = [await KadasterClient.connect(nats_url, f"hospital/{h}") for h in askers]
+    clients.append(await KadasterClient.connect(nats_url, "fod"))
     try:
 
-        def question(i: int, moment: str | None) -> dict[str, Any]:
-            filters: dict[str, Any] = {"institution": institution(i % shape.institutions), "limit": 50}
+        def question(i: int, moment: str | None, asker: int | None = None) -> dict[str, Any]:
+            held = askers[asker] if asker is not None else institution(i % shape.institutions)
+            filters: dict[str, Any] = {"institution": held, "limit": 50}
             if moment is not None:
                 filters["as_of"] = moment
             return filters
@@ -142,8 +148,8 @@ async def ask(
             return (time.perf_counter() - began) * 1000
 
         for i in range(5):  # warm-up, not measured
-            await timed(clients[0], question(i, moments[-1]))
-        alone = [await timed(clients[0], question(i, moments[i])) for i in range(samples)]
+            await timed(clients[0], question(i, moments[-1], asker=0))
+        alone = [await timed(clients[0], question(i, moments[i], asker=0)) for i in range(samples)]
         crowded: list[float] = []
         stop = asyncio.Event()
 
@@ -151,7 +157,7 @@ async def ask(
             i = 0
             while not stop.is_set() and i < samples:
                 moment = moments[samples + party * samples + i]
-                crowded.append(await timed(clients[1 + party], question(i + party, moment)))
+                crowded.append(await timed(clients[1 + party], question(i, moment, asker=1 + party)))
                 i += 1
 
         crowd = [asyncio.create_task(asking(p)) for p in range(CONCURRENT)]
@@ -176,6 +182,14 @@ class Unversioned(Projection):
         self.inner = inner
         self.name, self.version, self.tables, self.ddl = inner.name, inner.version, inner.tables, inner.ddl
 
+    @staticmethod
+    def of(inner: Projection) -> Unversioned:
+        """`inner` without its row versions: a read model that writes behind still does, unversioned."""
+        name = f"Unversioned{type(inner).__name__}"
+        kind = type(name, (Unversioned,), {"write_behind": inner.write_behind})
+        made: Unversioned = kind(inner)
+        return made
+
     def all_tables(self) -> list[str]:
         return list(self.tables)
 
@@ -194,7 +208,7 @@ def catch_up_rate(events_url: str, directory: Path, versions: bool, run: str) ->
     register = Register(env=event_store_env(events_url))
     store = ReadModelStore(f"sqlite:///{directory / f'catchup-{run}.db'}")
     try:
-        projections = all_projections() if versions else [Unversioned(p) for p in all_projections()]
+        projections = all_projections() if versions else [Unversioned.of(p) for p in all_projections()]
         projector = Projector(register, store, projections)
         began = time.perf_counter()
         applied = projector.catch_up()
@@ -321,7 +335,7 @@ def measure_storage(devices: int) -> list[Figure]:
             name = "with" if versions else "without"
             url = f"sqlite:///{directory / f'rm-{name}.db'}"
             store = ReadModelStore(url)
-            projections = all_projections() if versions else [Unversioned(p) for p in all_projections()]
+            projections = all_projections() if versions else [Unversioned.of(p) for p in all_projections()]
             Projector(register, store, projections).catch_up()
             if versions:
                 with store.reading() as tx:
