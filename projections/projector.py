@@ -134,6 +134,7 @@ class Projector:
         self.projections = list(projections)
         self.specs = table_specs(self.projections)
         self._triggered = any(p.versioned and not p.write_behind for p in self.projections)
+        self._wanting: dict[type, list[Projection]] = {}
         if create:
             self.create_tables(reset_outdated)
         self._unanalysed = 0
@@ -298,7 +299,7 @@ class Projector:
                     applying(tx, recording)
                 batch.recording = recording
                 current = recording
-            for projection in self.projections:
+            for projection in self._interested(type(event)):
                 if position > done[projection.name]:
                     projection.apply(batch, event, position)
         batch.flush()
@@ -308,6 +309,13 @@ class Projector:
                 "ON CONFLICT (first_position) DO NOTHING",
                 recorded.complete,
             )
+
+    def _interested(self, kind: type) -> list[Projection]:
+        """The read models that events of this class change (`Projection.wants`)."""
+        found = self._wanting.get(kind)
+        if found is None:
+            found = self._wanting[kind] = [p for p in self.projections if p.wants(kind.__qualname__)]
+        return found
 
     def refresh_statistics(self, tables: Sequence[str] | None = None, fresh: bool = False) -> None:
         """Lets the planner see how the read models grew; `fresh`: the tables were just built.

@@ -52,7 +52,7 @@ def send(sender: Sender) -> Callable[[str, str, dict[str, Any], str], dict[str, 
 
 
 @pytest.mark.parametrize(
-    ("victim", "at"), [("kadaster_view", 1), ("audit_history", 23), ("discrepancies", 41), ("capacity", 60)]
+    ("victim", "at"), [("kadaster_view", 1), ("audit_history", 23), ("discrepancies", 17), ("capacity", 13)]
 )
 def test_a_projector_killed_mid_way_and_restarted_ends_identical_to_one_that_never_stopped(
     lifecycle: Sender, register: Register, read_models: Callable[[], ReadModelStore], victim: str, at: int
