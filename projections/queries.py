@@ -273,7 +273,7 @@ class Queries:
         assert isinstance(self.store, ReadModelStore)
         with self.store.reading() as tx:
             cut = cut_at(tx, moment)
-        past = Queries(AsOfRegister(self.register, moment), self.store, today=moment.date)
+        past = Queries(AsOfRegister(self.register, cut), self.store, today=moment.date)
         past.store = AsOfStore(self.store, cut)
         past.cut = cut
         past.specs = self.specs

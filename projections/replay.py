@@ -10,11 +10,10 @@ the versions the live read models keep (`projections.versions`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as day_time
-from itertools import takewhile
 from typing import Any
 from uuid import UUID
 
@@ -108,30 +107,32 @@ def replay(
 
 
 class AsOfRegister:
-    """The register's aggregates as they stood at a moment, for answers read from aggregates."""
+    """The register's aggregates as they stood at a cut (a store transaction's last position, see
+    `Recordings.cut`), for answers read from aggregates: every event of the transactions recorded up
+    to the cut, none of a later one, whatever the events' own timestamps say."""
 
-    def __init__(self, register: Any, moment: datetime) -> None:
+    def __init__(self, register: Any, cut: int) -> None:
         self.register = register
-        self.moment = utc(moment)
+        self.cut = int(cut)
         self.repository = self
         self.recorder = register.recorder
 
-    def _events(self, aggregate_id: UUID) -> Iterator[Any]:
-        return takewhile(lambda e: utc(e.timestamp) <= self.moment, self.register.events.get(aggregate_id))
-
     def get(self, aggregate_id: UUID, version: int | None = None) -> Any:
-        events = self._events(aggregate_id)
+        last = self.register.versions_at([aggregate_id], self.cut).get(aggregate_id)
+        if last is None:
+            raise AggregateNotFoundError(aggregate_id)
         if version is not None:
-            events = takewhile(lambda e: e.originator_version <= version, events)
-        aggregate = project_aggregate(None, events)
+            last = min(last, version)
+        aggregate = project_aggregate(None, self.register.events.get(aggregate_id, lte=last))
         if aggregate is None:
             raise AggregateNotFoundError(aggregate_id)
         return aggregate
 
     def created(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
-        """The creation events of those aggregates that existed at the moment."""
+        """The creation events of those aggregates that existed at the cut."""
         found = self.register.created(aggregate_ids)
-        return {key: event for key, event in found.items() if utc(event.timestamp) <= self.moment}
+        existed = self.register.versions_at(list(found), self.cut)
+        return {key: event for key, event in found.items() if key in existed}
 
     def position(self) -> int:
-        return int(self.register.position())
+        return self.cut

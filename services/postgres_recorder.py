@@ -82,6 +82,17 @@ class PostgresRegisterRecorder(PostgresProcessRecorder):
                 list(rows),
             )
 
+    def select_versions_at(self, originator_ids: Sequence[UUID], position: int) -> dict[UUID, int]:
+        if not originator_ids:
+            return {}
+        rows = self._select(
+            f'SELECT originator_id, MAX(originator_version) FROM "{self.datastore.schema}".'
+            f'"{self.events_table_name}" WHERE originator_id = ANY(%s) AND notification_id <= %s '
+            "GROUP BY originator_id",
+            (list(originator_ids), position),
+        )
+        return {UUID(str(key)): int(version) for key, version in rows}
+
     def select_created(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         if not originator_ids:
             return []

@@ -48,6 +48,12 @@ class RecordsTransactions(Protocol):
         """Writes rows for transactions recorded before the table existed (kept: ignored)."""
 
 
+@runtime_checkable
+class SelectsVersionsAt(Protocol):
+    def select_versions_at(self, originator_ids: Sequence[UUID], position: int) -> dict[UUID, int]:
+        """Each aggregate's last version recorded at or before log `position` (absent: none yet)."""
+
+
 class SQLiteRegisterRecorder(SQLiteProcessRecorder):
     """The SQLite recorder, with the creation events of many aggregates in one query and the
     moment of each transaction."""
@@ -101,6 +107,17 @@ class SQLiteRegisterRecorder(SQLiteProcessRecorder):
                 "ON CONFLICT (first_position) DO NOTHING",
                 list(rows),
             )
+
+    def select_versions_at(self, originator_ids: Sequence[UUID], position: int) -> dict[UUID, int]:
+        if not originator_ids:
+            return {}
+        marks = ",".join("?" * len(originator_ids))
+        rows = self._select(
+            f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+            f"WHERE originator_id IN ({marks}) AND rowid <= ? GROUP BY originator_id",
+            [*(i.hex for i in originator_ids), position],
+        )
+        return {UUID(str(key)): int(version) for key, version in rows}
 
     def select_created(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         if not originator_ids:

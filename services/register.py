@@ -25,6 +25,7 @@ from services.recorders import (
     SQLITE_RECORDER_TOPIC,
     RecordsTransactions,
     SelectsCreated,
+    SelectsVersionsAt,
 )
 from services.recordings import Recordings
 
@@ -154,6 +155,20 @@ class Register(Application[UUID]):
         for each in stored:
             event = self.mapper.to_domain_event(each)
             found[event.originator_id] = event
+        return found
+
+    def versions_at(self, aggregate_ids: Sequence[UUID], position: int) -> dict[UUID, int]:
+        """Each aggregate's last version recorded at or before log `position` (absent: none yet)."""
+        if not aggregate_ids or position <= 0:
+            return {}
+        recorder = self.recorder
+        if isinstance(recorder, SelectsVersionsAt):
+            return recorder.select_versions_at(aggregate_ids, position)
+        # A store without the register's own queries: its log up to `position`, read once.
+        wanted, found = set(aggregate_ids), {}
+        for notification in recorder.select_notifications(start=1, limit=position, stop=position):
+            if notification.originator_id in wanted:
+                found[notification.originator_id] = notification.originator_version
         return found
 
     def exists(self, aggregate_id: UUID) -> bool:
