@@ -97,9 +97,15 @@ def open_projector_for_maintenance(settings: Settings) -> tuple[Register, ReadMo
     """The register, the live read models and a projector over all of them that reports an outdated
     read model (status) or rebuilds it beside the live one (rebuild), never resets it."""
     register = open_register(settings)
+    return (register, *open_read_models(settings, register))
+
+
+def open_read_models(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector]:
+    """The live read models and a projector over all of them that never resets an outdated one: for
+    the console's maintenance and audit commands, beside (or without) a running projector role."""
     private_sqlite(settings.read_model_url)
     store = ReadModelStore(settings.read_model_url)
-    return register, store, Projector(register, store, all_projections(), reset_outdated=False)
+    return store, Projector(register, store, all_projections(), reset_outdated=False)
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:

@@ -15,7 +15,8 @@ BURST = 5.0
 
 
 def is_expensive(name: str, filters: dict[str, Any]) -> bool:
-    """As-of replays, long histories and whole institutions' histories cost far more than a page."""
+    """As-of reads (of row versions), long histories and whole institutions' histories cost more
+    than a page."""
     if filters.get("as_of"):
         return True
     if name == "history":

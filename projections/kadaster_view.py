@@ -11,7 +11,7 @@ and hold on every day. "Now" is the slice in force today, a day the query asks (
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar
 
@@ -590,23 +590,15 @@ EXPORT_COLUMNS = (
 )
 
 
-def every_device(tx: Transaction, in_force_on: date, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every device of the view as in force on a day, in MID-ID order, a batch at a time, with the
-    columns an export shows."""
-    after = -1
+def export_page(tx: Transaction, in_force_on: date, after: int, limit: int) -> list[dict[str, Any]]:
+    """The next devices of the view as in force on a day, in MID-ID order after the `sequence` `after`,
+    each with its `sequence` and the columns an export shows."""
     day = in_force_on.isoformat()
-    while True:
-        rows = tx.execute(
-            f"SELECT sequence, {', '.join(EXPORT_COLUMNS)} FROM rm_devices WHERE sequence > ? "
-            f"AND {IN_FORCE} ORDER BY sequence LIMIT ?",
-            (after, day, day, batch),
-        ).all()
-        if not rows:
-            return
-        after = int(rows[-1]["sequence"])
-        for row in rows:
-            row.pop("sequence")
-            yield row
+    return tx.execute(
+        f"SELECT sequence, {', '.join(EXPORT_COLUMNS)} FROM rm_devices WHERE sequence > ? "
+        f"AND {IN_FORCE} ORDER BY sequence LIMIT ?",
+        (after, day, day, limit),
+    ).all()
 
 
 def list_institutions(tx: Transaction) -> list[dict[str, Any]]:

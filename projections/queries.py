@@ -209,6 +209,11 @@ def cut_at(tx: Transaction, moment: datetime) -> int:
     return int(found or 0)
 
 
+def latest_cut(tx: Transaction) -> int:
+    """The last position of the last store transaction the read models applied whole (0: none)."""
+    return int(tx.execute("SELECT MAX(last_position) FROM rm_transactions").scalar() or 0)
+
+
 class Queries:
     """Answers queries from read models (after they caught up with the store) or the store itself."""
 

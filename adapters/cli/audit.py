@@ -9,15 +9,15 @@ import getpass
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 import nats
 from pydantic import ValidationError
 
-from adapters.bootstrap import NoEventStore, all_projections, open_register
+from adapters.bootstrap import NoEventStore, all_projections, open_read_models, open_register
 from adapters.cli.common import client_url, print_table, settings_or_exit
 from adapters.cli.progress import ProgressBar
 from adapters.cli.read import HISTORY_COLUMNS
@@ -45,8 +45,9 @@ from adapters.ledger.store import SqlCheckpointStore
 from domain.errors import DomainError
 from domain.identifiers import MidId
 from domain.ledger_key import LedgerKeys
-from projections.audit_history import AuditHistory
+from projections.projector import Projector
 from projections.queries import MAX_PAGE, Queries, QueryError
+from projections.rebuild import status
 from projections.replay import parse_as_of, replay
 from projections.store import ReadModelStore
 from services.ledger import Checkpoint
@@ -383,6 +384,33 @@ def _history_filters(subject: str) -> dict[str, str]:
     return {"round_id": subject.strip()}
 
 
+def _read_models(settings: Settings, register: Register) -> tuple[ReadModelStore, Projector]:
+    """The live read models (KADASTER_READMODEL_URL), brought up to date with the log here first.
+
+    A projector role may be running on them at the same time: each store transaction is still
+    applied once. A read model built by another version of the code is left alone (refused).
+    """
+    store, projector = open_read_models(settings, register)
+    try:
+        outdated = [item for item in status(projector) if item["state"] == "outdated"]
+        if outdated:
+            first = outdated[0]
+            raise _Unavailable(
+                f"the read model {first['name']} was built by version {first['version']} of its code, "
+                f"this is version {first['code_version']}: run `kadaster projections rebuild "
+                f"{first['name']}` (or start the projector role) first"
+            )
+        progress = ProgressBar("bringing the read models up to date")
+        try:
+            projector.catch_up(progress=progress)
+        finally:
+            progress.close()
+    except BaseException:
+        store.close()
+        raise
+    return store, projector
+
+
 def cmd_audit_history(args: argparse.Namespace) -> int:
     settings = _settings()
     try:
@@ -391,23 +419,26 @@ def cmd_audit_history(args: argparse.Namespace) -> int:
         register = _open_register(settings)
     except (ValueError, _Unavailable) as error:
         return _fail(str(error))
+    try:
+        store, _ = _read_models(settings, register)
+    except _Unavailable as error:
+        register.close()
+        return _fail(str(error))
+    moment = {} if until is None else {"as_of": until.isoformat()}
     items: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="kadaster-history-") as directory:
-        store = ReadModelStore(f"sqlite:///{Path(directory) / 'history.db'}")
-        try:
-            # Straight from the stored events: the story does not depend on any read model.
-            replay(register, store, [AuditHistory()], until)
-            queries = Queries(register, store)
-            while True:
-                page = queries.run("history", {**filters, "limit": MAX_PAGE, "offset": len(items)})
-                items += page["items"]
-                if len(page["items"]) < MAX_PAGE:
-                    break
-        except QueryError as error:
-            return _fail(f"{error.detail.code}: {error.detail.message}", 1)
-        finally:
-            store.close()
-            register.close()
+    try:
+        # The history read model keeps every event it was told, cut as of the moment when one is given.
+        queries = Queries(register, store)
+        while True:
+            page = queries.run("history", {**filters, **moment, "limit": MAX_PAGE, "offset": len(items)})
+            items += page["items"]
+            if len(page["items"]) < MAX_PAGE:
+                break
+    except QueryError as error:
+        return _fail(f"{error.detail.code}: {error.detail.message}", 1)
+    finally:
+        store.close()
+        register.close()
     answer = {**filters, "as_of": None if until is None else until.isoformat(), "items": items}
     if args.json:
         print(json.dumps(answer, indent=2, default=str))
@@ -425,7 +456,8 @@ def add_audit_commands(sub: Any) -> None:
         help="verify the tamper-evident ledger, replay the register as of a moment, tell a MID-ID's story",
         description="The event log is hashed into a Merkle tree (RFC 6962) with signed "
         "checkpoints (Ed25519). These commands read the event store directly "
-        "(KADASTER_DATABASE_URL); they need no running service.",
+        "(KADASTER_DATABASE_URL); `history` reads the read models (KADASTER_READMODEL_URL), "
+        "bringing them up to date first. None needs a running service.",
     )
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
@@ -490,13 +522,17 @@ def add_audit_commands(sub: Any) -> None:
 
     history = actions.add_parser(
         "history",
-        help="the full story of a MID-ID and its device, or of a round, from the stored events",
+        help="the full story of a MID-ID and its device, or of a round, as the register recorded it",
         description="Every event about a MID-ID and its device (or an allocation round), in the order "
-        "recorded, with source, command id, recording time and business date, replayed from the event "
-        "store itself (no read model is trusted). --json adds each event's data.",
+        "recorded, with source, command id, recording time and business date, read from the audit "
+        "history read model (KADASTER_READMODEL_URL) after bringing it up to date with the event store; "
+        "with --as-of, only the store transactions recorded up to then. `audit replay` recomputes it "
+        "from the events alone. --json adds each event's data.",
     )
     history.add_argument("subject", help="a MID-ID (e.g. MID-0000001-95) or a round id (e.g. nmr-2023)")
-    history.add_argument("--as-of", metavar="T", help="only what was recorded up to this moment")
+    history.add_argument(
+        "--as-of", metavar="T", help="only what was recorded up to this moment (whole store transactions)"
+    )
     history.add_argument("--json", action="store_true", help="print JSON with every event's data")
     history.set_defaults(func=cmd_audit_history)
 
@@ -550,23 +586,32 @@ def cmd_export_kadaster(args: argparse.Namespace) -> int:
     settings = _settings()
     try:
         as_of = _as_of(args)
+        in_force_on = date.fromisoformat(args.in_force_on) if args.in_force_on else None
         register = _open_register(settings)
-    except (ValueError, _Unavailable) as error:
+    except ValueError as error:
+        return _fail(f"{error} (--as-of is a moment, --in-force-on a date such as 2024-04-23)")
+    except _Unavailable as error:
         return _fail(str(error))
-    progress = ProgressBar("reading devices")
     try:
-        rows = kadaster_rows(register, as_of, progress)
+        store, _ = _read_models(settings, register)
+    except _Unavailable as error:
+        register.close()
+        return _fail(str(error))
+    progress = ProgressBar("exporting devices")
+    try:
+        rows = kadaster_rows(store, as_of, progress, in_force_on)
+        if args.format == "xlsx":
+            with _output(args.out, binary=True, force=args.force) as out:
+                count = write_kadaster_xlsx(rows, out, as_of)
+        else:
+            with _output(args.out, force=args.force) as out:
+                count = write_kadaster_csv(rows, cast(TextIO, out))
     finally:
         progress.close()
+        store.close()
         register.close()
-    if args.format == "xlsx":
-        with _output(args.out, binary=True, force=args.force) as out:
-            write_kadaster_xlsx(rows, out, as_of)
-    else:
-        with _output(args.out, force=args.force) as out:
-            write_kadaster_csv(rows, cast(TextIO, out))
     if args.out:
-        print(f"{len(rows):,} devices written to {args.out}", file=sys.stderr)
+        print(f"{count:,} devices written to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -575,9 +620,10 @@ def add_export_commands(sub: Any) -> None:
     export = sub.add_parser(
         "export",
         help="export every event (JSON lines) or the kadaster (CSV, XLSX)",
-        description="Reads the event store directly (KADASTER_DATABASE_URL). --as-of takes "
-        "an ISO 8601 moment (UTC unless a zone is given); a bare date means the end of "
-        "that day, UTC.",
+        description="Events are read from the event store (KADASTER_DATABASE_URL), the kadaster from "
+        "the read models (KADASTER_READMODEL_URL), brought up to date with the event store first. "
+        "--as-of takes an ISO 8601 moment (UTC unless a zone is given); a bare date means the end of "
+        "that day, UTC. A moment is cut between the store's transactions, never inside one.",
     )
     kinds = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
 
@@ -596,13 +642,19 @@ def add_export_commands(sub: Any) -> None:
     kadaster = kinds.add_parser(
         "kadaster",
         help="one row per device (the kadaster view), CSV or XLSX",
-        description="The kadaster view, as the `devices` query answers it, rebuilt from the "
-        "stored events: MID-ID, institution, province, campus, modality, manufacturer, model, "
-        "serial number, use, installation date, status, FANC licence, old FANC number, billing "
-        "number and dates. XLSX has one sheet per modality.",
+        description="The kadaster view, as the `devices` query answers it, read from the read models' "
+        "row versions as of the moment (default: now): MID-ID, institution, province, campus, modality, "
+        "manufacturer, model, serial number, use, installation date, status, FANC licence, old FANC "
+        "number, billing number and dates. XLSX has one sheet per modality.",
     )
     kadaster.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     kadaster.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
     kadaster.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    kadaster.add_argument("--as-of", metavar="T", help="the kadaster as it stood at this moment")
+    kadaster.add_argument("--as-of", metavar="T", help="the kadaster as the register said it at this moment")
+    kadaster.add_argument(
+        "--in-force-on",
+        metavar="D",
+        help="the business date: each device as in force on that day, changes dated later not yet "
+        "(default: today, or the day of --as-of)",
+    )
     kadaster.set_defaults(func=cmd_export_kadaster)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,8 +16,8 @@ from uuid import UUID
 from adapters.files.safe_files import csv_text
 from domain.identifiers import Modality
 from projections import kadaster_view
-from projections.kadaster_view import KadasterView
-from projections.replay import replay, utc
+from projections.queries import AsOfStore, cut_at, latest_cut
+from projections.replay import utc
 from projections.store import ReadModelStore
 from services.register import Register
 
@@ -85,13 +84,18 @@ def json_safe(value: Any) -> Any:
 def event_records(
     register: Register, as_of: datetime | None = None, progress: Progress | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Every stored event in log order; with `as_of`, only those recorded at or before that moment."""
+    """Every stored event in log order; with `as_of`, only those of the store transactions recorded
+    at or before that moment (never part of one)."""
     total = register.recorder.max_notification_id() or 0
     limit = utc(as_of) if as_of is not None else None
+    stop = None
+    if limit is not None and register.recordings is not None:
+        stop = total = register.recordings.cut(limit)
+        limit = None
     position = 0
-    while True:
+    while stop is None or position < stop:
         notifications = register.recorder.select_notifications(
-            start=position, limit=BATCH, inclusive_of_start=False
+            start=position, limit=BATCH, stop=stop, inclusive_of_start=False
         )
         if not notifications:
             break
@@ -144,28 +148,38 @@ def _typed(key: str, value: Any) -> Any:
 
 
 def kadaster_rows(
-    register: Register,
+    store: ReadModelStore,
     as_of: datetime | None = None,
     progress: Progress | None = None,
     in_force_on: date | None = None,
-) -> list[dict[str, Any]]:
-    """The kadaster view, one row per device in MID-ID order, built from the stored events (up to
-    `as_of`) into a database of its own: the same rows as the `devices` query, never a live table.
+) -> Iterator[dict[str, Any]]:
+    """The kadaster view, one row per device in MID-ID order, as the `devices` query answers it: read
+    from the read models' row versions as of `as_of` (default: the last store transaction they
+    applied), a page at a time. One cut for every page, so the pages agree with each other even while
+    a projector writes; bring the read models up to date with the log before asking for now.
 
     Each device as in force on `in_force_on` (default: the day of `as_of`, or today)."""
     if in_force_on is None:
         in_force_on = utc(as_of).date() if as_of is not None else date.today()
-    with tempfile.TemporaryDirectory(prefix="kadaster-export-") as directory:
-        store = ReadModelStore(f"sqlite:///{Path(directory) / 'kadaster_view.db'}")
-        try:
-            replay(register, store, [KadasterView()], as_of, progress)
-            with store.reading() as tx:
-                return [
-                    {key: _typed(key, value) for key, value in row.items()}
-                    for row in kadaster_view.every_device(tx, in_force_on)
-                ]
-        finally:
-            store.close()
+    with store.reading() as tx:
+        cut = cut_at(tx, utc(as_of)) if as_of is not None else latest_cut(tx)
+    then = AsOfStore(store, cut)
+    total = 0
+    if progress is not None:
+        with then.reading() as tx:
+            total = kadaster_view.list_devices(tx, {}, [("mid_id", False)], 1, 0, in_force_on)[1]
+    after, done = -1, 0
+    while True:
+        with then.reading() as tx:
+            rows = kadaster_view.export_page(tx, in_force_on, after, BATCH)
+        if not rows:
+            return
+        after = int(rows[-1]["sequence"])
+        for row in rows:
+            yield {key: _typed(key, value) for key, value in row.items() if key != "sequence"}
+        done += len(rows)
+        if progress is not None:
+            progress(done, max(total, done))
 
 
 def _cell_text(value: Any) -> str:
@@ -178,11 +192,15 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def write_kadaster_csv(rows: list[dict[str, Any]], out: TextIO) -> None:
+def write_kadaster_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
+    """Writes the rows as they come; returns how many."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([header for _, header in KADASTER_COLUMNS])
+    count = 0
     for row in rows:
         writer.writerow([csv_text(_cell_text(row.get(key))) for key, _ in KADASTER_COLUMNS])
+        count += 1
+    return count
 
 
 def as_text_cells(cells: Iterable[Any]) -> None:
@@ -193,9 +211,10 @@ def as_text_cells(cells: Iterable[Any]) -> None:
 
 
 def write_kadaster_xlsx(
-    rows: list[dict[str, Any]], out: Path | IO[bytes], as_of: datetime | None = None
-) -> None:
-    """One sheet per modality (in the contract's order), a bold frozen header, widths that fit the values."""
+    rows: Iterable[dict[str, Any]], out: Path | IO[bytes], as_of: datetime | None = None
+) -> int:
+    """One sheet per modality (in the contract's order), a bold frozen header, widths that fit the
+    values; returns how many rows."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -204,8 +223,11 @@ def write_kadaster_xlsx(
     first = workbook.active
     assert first is not None
     workbook.remove(first)
+    by_modality: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_modality.setdefault(str(row["modality"]), []).append(row)
     known = [modality.value for modality in Modality]
-    present = {str(row["modality"]) for row in rows}
+    present = set(by_modality)
     modalities = [m for m in known if m in present] + sorted(present - set(known))
     bold = Font(bold=True)
     for modality in modalities or ["kadaster"]:
@@ -214,7 +236,7 @@ def write_kadaster_xlsx(
         for cell in sheet[1]:
             cell.font = bold
         widths = [len(header) for _, header in KADASTER_COLUMNS]
-        for row in (r for r in rows if r["modality"] == modality):
+        for row in by_modality.get(modality, []):
             values = []
             for index, (key, _) in enumerate(KADASTER_COLUMNS):
                 value = row.get(key)
@@ -240,3 +262,4 @@ def write_kadaster_xlsx(
     if as_of is not None:
         workbook.properties.description = f"As of {utc(as_of).isoformat()}"
     workbook.save(out)
+    return sum(len(sheet) for sheet in by_modality.values())

@@ -1,17 +1,23 @@
-"""Auditors' exports: every event as JSON lines, the kadaster as CSV and XLSX, now and as of a past moment."""
+"""Auditors' exports: every event as JSON lines, the kadaster as CSV and XLSX, now and as of a past moment.
+
+The kadaster is read from the live read models' row versions; a replay of the events is the oracle."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import tempfile
 import time
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
+from adapters.bootstrap import all_projections
 from adapters.files.exports import (
     KADASTER_COLUMNS,
     event_records,
@@ -21,7 +27,12 @@ from adapters.files.exports import (
     write_kadaster_csv,
     write_kadaster_xlsx,
 )
-from projections.replay import parse_as_of
+from projections import kadaster_view
+from projections.kadaster_view import KadasterView
+from projections.projector import Projector
+from projections.queries import Queries
+from projections.replay import parse_as_of, replay
+from projections.store import ReadModelStore
 from services.register import Register
 from tests.conftest import Sender
 from tests.services.test_device_lifecycle import (
@@ -36,6 +47,24 @@ from tests.services.test_device_lifecycle import (
 )
 
 HEADERS = [header for _, header in KADASTER_COLUMNS]
+
+ReadModels = Callable[[], ReadModelStore]
+
+
+@pytest.fixture
+def read_models(register: Register, database_url: str, tmp_path: Path) -> Iterator[ReadModels]:
+    """The live read models beside the register (the same database on PostgreSQL, as deployed):
+    called, they catch up with the log and are returned."""
+    sqlite = database_url.startswith("sqlite:///")
+    store = ReadModelStore(f"sqlite:///{tmp_path / 'readmodels.db'}" if sqlite else database_url)
+    projector = Projector(register, store, all_projections())
+
+    def caught_up() -> ReadModelStore:
+        projector.catch_up()
+        return store
+
+    yield caught_up
+    store.close()
 
 
 def a_moment_between() -> datetime:
@@ -80,11 +109,11 @@ def drive_devices(sender: Sender) -> dict[str, str]:
 
 
 def test_an_xlsx_export_holds_every_device_on_a_sheet_per_modality(
-    sender: Sender, register: Register, tmp_path: Path
+    sender: Sender, read_models: ReadModels, tmp_path: Path
 ) -> None:
     expected = drive_devices(sender)
     path = tmp_path / "kadaster.xlsx"
-    write_kadaster_xlsx(kadaster_rows(register), path)
+    write_kadaster_xlsx(kadaster_rows(read_models()), path)
     workbook = load_workbook(path)
     assert workbook.sheetnames == ["CT", "PET-CT", "MRI"]
     found: dict[str, dict[str, object]] = {}
@@ -106,10 +135,12 @@ def test_an_xlsx_export_holds_every_device_on_a_sheet_per_modality(
     assert {row["FANC legacy number"] for row in found.values()} >= {"F-7"}
 
 
-def test_a_csv_export_has_the_same_columns_and_a_row_per_device(sender: Sender, register: Register) -> None:
+def test_a_csv_export_has_the_same_columns_and_a_row_per_device(
+    sender: Sender, read_models: ReadModels
+) -> None:
     expected = drive_devices(sender)
     out = io.StringIO()
-    write_kadaster_csv(kadaster_rows(register), out)
+    write_kadaster_csv(kadaster_rows(read_models()), out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(rows[0]) == HEADERS
     assert {row["MID-ID"]: row["Status"] for row in rows} == expected
@@ -121,21 +152,11 @@ def test_a_csv_export_has_the_same_columns_and_a_row_per_device(sender: Sender, 
 
 
 def test_the_kadaster_export_has_the_rows_the_devices_query_answers(
-    sender: Sender, register: Register, tmp_path: Path
+    sender: Sender, register: Register, read_models: ReadModels
 ) -> None:
-    from adapters.bootstrap import all_projections
-    from projections.projector import Projector
-    from projections.queries import Queries
-    from projections.store import ReadModelStore
-
     drive_devices(sender)
-    store = ReadModelStore(f"sqlite:///{tmp_path / 'live.db'}")
-    try:
-        Projector(register, store, all_projections()).catch_up()
-        answered = Queries(register, store).run("devices", {"limit": 1000})["items"]
-    finally:
-        store.close()
-    exported = kadaster_rows(register)
+    answered = Queries(register, read_models()).run("devices", {"limit": 1000})["items"]
+    exported = list(kadaster_rows(read_models()))
     assert [row["mid_id"] for row in exported] == [row["mid_id"] for row in answered]
     for row, device in zip(exported, answered, strict=True):
         for key in ("institution", "province", "campus", "status", "serial_number", "billing_number"):
@@ -146,7 +167,7 @@ def test_the_kadaster_export_has_the_rows_the_devices_query_answers(
 
 
 def test_a_kadaster_export_as_of_a_past_moment_shows_the_devices_as_they_were(
-    sender: Sender, register: Register
+    sender: Sender, read_models: ReadModels
 ) -> None:
     first = linked_device(sender)
     before = a_moment_between()
@@ -156,12 +177,84 @@ def test_a_kadaster_export_as_of_a_past_moment_shows_the_devices_as_they_were(
         {"mid_id": first, "changes": {"campus": "Campus Zuid"}, "effective_on": "2025-01-01"},
     )
     later = linked_device(sender, "MRI", serial_number="MR-2")
-    then = {row["mid_id"]: row for row in kadaster_rows(register, as_of=before)}
-    now = {row["mid_id"]: row for row in kadaster_rows(register)}
+    then = {row["mid_id"]: row for row in kadaster_rows(read_models(), as_of=before)}
+    now = {row["mid_id"]: row for row in kadaster_rows(read_models())}
     assert set(then) == {first}
     assert then[first]["campus"] == "Campus Noord"
     assert set(now) == {first, later}
     assert now[first]["campus"] == "Campus Zuid"
+
+
+def replayed_rows(register: Register, moment: datetime, in_force_on: date) -> list[dict[str, Any]]:
+    """The oracle: the kadaster view replayed from the events recorded by `moment` into a database of
+    its own, its current rows read as the export shows them."""
+    with tempfile.TemporaryDirectory() as scratch:
+        store = ReadModelStore(f"sqlite:///{Path(scratch) / 'oracle.db'}", scratch=True)
+        try:
+            replay(register, store, [KadasterView()], moment)
+            with store.reading() as tx:
+                rows = kadaster_view.export_page(tx, in_force_on, -1, 10_000)
+        finally:
+            store.close()
+    return [{key: value for key, value in row.items() if key != "sequence"} for row in rows]
+
+
+def comparable(rows: Any) -> list[dict[str, Any]]:
+    """Every value as text: the export types dates and moments, the view keeps them as ISO text."""
+    return [
+        {key: value.isoformat() if isinstance(value, date) else value for key, value in row.items()}
+        for row in rows
+    ]
+
+
+def test_a_kadaster_export_as_of_any_moment_has_the_rows_a_replay_to_that_moment_has(
+    sender: Sender, register: Register, read_models: ReadModels
+) -> None:
+    moments = [a_moment_between()]
+    # Each step of a device's life, and the moment after it.
+    first = linked_device(sender)
+    moments.append(a_moment_between())
+    sender.accepted("fanc", "fanc.licence", {"mid_id": first, **LICENCE})
+    sender.accepted("riziv", "billing.assign", {"mid_id": first, "billing_number": "7002"})
+    moments.append(a_moment_between())
+    sender.accepted(
+        HOSPITAL,
+        "device.change",
+        {"mid_id": first, "changes": {"campus": "Campus Zuid"}, "effective_on": "2031-01-01"},
+    )
+    moments.append(a_moment_between())
+    drive_devices(sender)
+    moments.append(a_moment_between())
+    live = read_models()
+    for moment in moments:
+        for day in (moment.date(), date(2031, 6, 1), date(2020, 1, 1)):
+            exported = list(kadaster_rows(live, as_of=moment, in_force_on=day))
+            assert comparable(exported) == comparable(replayed_rows(register, moment, day)), (moment, day)
+    # With no moment: now, the same rows as a replay of everything.
+    assert comparable(kadaster_rows(live)) == comparable(
+        replayed_rows(register, datetime.now(UTC) + timedelta(days=1), date.today())
+    )
+
+
+def test_a_kadaster_export_creates_no_database_of_its_own(
+    sender: Sender, read_models: ReadModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    linked_device(sender)
+    moment = a_moment_between()
+    drive_devices(sender)
+    live = read_models()
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the export made a database of its own")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkdtemp", refused)
+        patched.setattr(tempfile, "mkstemp", refused)
+        patched.setattr(ReadModelStore, "__init__", refused)
+        then = list(kadaster_rows(live, as_of=moment))
+        now = list(kadaster_rows(live))
+    assert len(then) == 1
+    assert len(now) == 6
 
 
 def test_an_events_export_as_of_a_past_moment_holds_exactly_the_events_recorded_up_to_then(

@@ -15,6 +15,7 @@ from adapters.bootstrap import open_register
 from adapters.config import load_settings
 from adapters.files.exports import kadaster_rows, write_kadaster_csv, write_kadaster_xlsx
 from services.register import Register
+from tests.audit.test_exports import ReadModels, read_models  # noqa: F401  (fixture)
 from tests.audit.test_ledger import audit, cli_env  # noqa: F401  (fixture)
 from tests.conftest import Sender
 from tests.services.test_device_lifecycle import HOSPITAL, issue, report
@@ -44,11 +45,13 @@ def report_hostile_device(sender: Sender) -> None:
 
 
 def test_an_xlsx_export_holds_no_formula_cell_whatever_a_party_reported(
-    sender: Sender, register: Register, tmp_path: Path
+    sender: Sender,
+    read_models: ReadModels,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     report_hostile_device(sender)
     path = tmp_path / "kadaster.xlsx"
-    write_kadaster_xlsx(kadaster_rows(register), path)
+    write_kadaster_xlsx(kadaster_rows(read_models()), path)
     workbook = load_workbook(path)
     cells = [cell for sheet in workbook.worksheets for row in sheet.iter_rows() for cell in row]
     assert not [cell.coordinate for cell in cells if cell.data_type == "f"]
@@ -57,11 +60,12 @@ def test_an_xlsx_export_holds_no_formula_cell_whatever_a_party_reported(
 
 
 def test_a_csv_export_writes_formula_like_cells_with_a_leading_apostrophe(
-    sender: Sender, register: Register
+    sender: Sender,
+    read_models: ReadModels,  # noqa: F811
 ) -> None:
     report_hostile_device(sender)
     out = io.StringIO()
-    write_kadaster_csv(kadaster_rows(register), out)
+    write_kadaster_csv(kadaster_rows(read_models()), out)
     header, row = list(csv.reader(io.StringIO(out.getvalue())))
     line = dict(zip(header, row, strict=True))
     assert line["Manufacturer"] == "'" + HOSTILE
