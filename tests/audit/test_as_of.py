@@ -17,6 +17,7 @@ from adapters.bootstrap import all_projections
 from adapters.cli.audit import add_audit_commands
 from adapters.round_queries import ROUND_QUERIES
 from domain.device import device_id
+from projections.audit_history import AuditHistory
 from projections.projector import Projector
 from projections.queries import Queries, QueryError
 from projections.replay import parse_as_of, replay
@@ -134,6 +135,40 @@ def test_a_round_as_of_a_moment_holds_only_the_applications_made_by_then(
     with pytest.raises(QueryError) as refused:
         queries.run("rounds", {"round_id": ROUND, "as_of": at(moments["s02-register-h002"])})
     assert refused.value.detail.code == "round_unknown"
+
+
+def test_a_moment_inside_a_store_transaction_sees_the_round_before_or_after_all_of_it(
+    queries: Queries, moments: dict[str, datetime], register: Register
+) -> None:
+    # Opening the round recorded the round, then listed it in the index, in one store transaction.
+    assert register.recordings is not None
+    opened = next(
+        transaction
+        for transaction in register.recordings.between(0, register.position())
+        if any(
+            type(register.mapper.to_domain_event(n)).__qualname__ == "AllocationRound.Opened"
+            for n in register.recorder.select_notifications(
+                start=transaction.first, limit=100, stop=transaction.last
+            )
+        )
+    )
+    stamps = [
+        register.mapper.to_domain_event(n).timestamp
+        for n in register.recorder.select_notifications(start=opened.first, limit=100, stop=opened.last)
+    ]
+    assert len(stamps) > 1 and stamps[0] < max(stamps) < datetime.fromisoformat(opened.moment)
+    before = queries.run("rounds", {"as_of": at(moments["s02-register-h002"])})
+    assert before["items"] == []
+    # Moments after some of its events were stamped, before it was recorded: none of it.
+    for inside in (stamps[0], max(stamps)):
+        assert queries.run("rounds", {"as_of": at(inside)})["items"] == []
+        with pytest.raises(QueryError) as refused:
+            queries.run("rounds", {"round_id": ROUND, "as_of": at(inside)})
+        assert refused.value.detail.code == "round_unknown"
+    # The moment it was recorded: all of it.
+    after = queries.run("rounds", {"as_of": opened.moment})
+    assert [item["round_id"] for item in after["items"]] == [ROUND]
+    assert queries.run("rounds", {"round_id": ROUND, "as_of": opened.moment})["applications"] == []
 
 
 def test_an_outcome_as_of_a_moment_before_the_command_was_received_is_not_found(
@@ -294,6 +329,102 @@ def test_audit_history_tells_a_mid_ids_story_from_the_stored_events(
     assert audit("history", ROUND) == 0
     shown = capsys.readouterr().out
     assert "s20-apply-h001" in shown and "s21-apply-h002" in shown
+
+
+def replayed_history(register: Register, filters: dict[str, str], moment: datetime | None) -> list[Any]:
+    """The oracle: the history replayed from the events recorded by `moment` into a database of its own."""
+    with tempfile.TemporaryDirectory() as scratch:
+        store = ReadModelStore(f"sqlite:///{Path(scratch) / 'oracle.db'}", scratch=True)
+        try:
+            replay(register, store, [AuditHistory()], moment)
+            return list(Queries(register, store).run("history", {**filters, "limit": 1000})["items"])
+        finally:
+            store.close()
+
+
+def test_audit_history_as_of_any_moment_tells_what_a_replay_to_that_moment_tells(
+    moments: dict[str, datetime],
+    register: Register,
+    audit: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    asked = [None, moments["s04-issue-ct"], moments["s08-link"], moments["s12-decommission"]]
+    for subject, filters in ((CT_H001, {"mid_id": CT_H001}), (ROUND, {"round_id": ROUND})):
+        for moment in asked:
+            extra = () if moment is None else ("--as-of", at(moment))
+            assert audit("history", subject, *extra, "--json") == 0
+            told = json.loads(capsys.readouterr().out)
+            assert told["as_of"] == (None if moment is None else at(moment))
+            assert told["items"] == replayed_history(register, filters, moment), (subject, moment)
+            assert told["items"]
+
+
+def test_audit_history_reads_the_live_read_models_and_creates_no_database_of_its_own(
+    moments: dict[str, datetime],
+    register: Register,
+    database_url: str,
+    tmp_path: Path,
+    audit: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    opened: list[str] = []
+    constructor = ReadModelStore.__init__
+
+    def recorded(store: ReadModelStore, url: str, scratch: bool = False) -> None:
+        opened.append(url)
+        constructor(store, url, scratch)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("audit history made a temporary database")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkdtemp", refused)
+        patched.setattr(tempfile, "mkstemp", refused)
+        patched.setattr(ReadModelStore, "__init__", recorded)
+        assert audit("history", CT_H001, "--as-of", at(moments["s08-link"]), "--json") == 0
+        assert audit("history", ROUND, "--json") == 0
+    capsys.readouterr()
+    # Only the configured read models, brought up to date with the log (beside a SQLite event store).
+    live = (
+        f"sqlite:///{tmp_path / 'kadaster.readmodels.db'}"
+        if database_url.startswith("sqlite:///")
+        else database_url
+    )
+    assert opened == [live, live]
+    store = ReadModelStore(live)
+    try:
+        with store.reading() as tx:
+            positions = tx.execute("SELECT name, position FROM rm_positions").all()
+    finally:
+        store.close()
+    assert {row["name"]: int(row["position"]) for row in positions} == {
+        projection.name: register.position() for projection in all_projections()
+    }
+
+
+def test_audit_history_refuses_a_read_model_built_by_another_version_of_the_code(
+    moments: dict[str, datetime],
+    database_url: str,
+    tmp_path: Path,
+    audit: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert audit("history", CT_H001) == 0
+    live = (
+        f"sqlite:///{tmp_path / 'kadaster.readmodels.db'}"
+        if database_url.startswith("sqlite:///")
+        else database_url
+    )
+    store = ReadModelStore(live)
+    try:
+        with store.transaction() as tx:
+            tx.execute("UPDATE rm_positions SET version = 1 WHERE name = 'audit_history'")
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert audit("history", CT_H001) == 2
+    assert "kadaster projections rebuild audit_history" in capsys.readouterr().err
 
 
 def test_audit_history_refuses_a_mistyped_mid_id_and_an_unknown_round(
