@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -305,3 +306,87 @@ def test_moments_and_values_are_read_and_written_as_auditors_expect() -> None:
         "s": [1],
         "b": "AA==",
     }
+
+
+def export(*argv: str) -> int:
+    import argparse
+
+    from adapters.cli.audit import add_export_commands
+
+    parser = argparse.ArgumentParser(prog="kadaster")
+    add_export_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["export", *argv])
+    result: int = args.func(args)
+    return result
+
+
+def test_export_kadaster_brings_the_read_models_up_to_date_and_reads_them_as_of_the_moment(
+    sender: Sender,
+    register: Register,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in [n for n in os.environ if n.startswith("KADASTER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("KADASTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("KADASTER_DATA_DIR", str(tmp_path / "data"))
+    first = linked_device(sender)
+    moment = a_moment_between()
+    sender.accepted(
+        HOSPITAL,
+        "device.change",
+        {"mid_id": first, "changes": {"campus": "Campus Zuid"}, "effective_on": "2031-01-01"},
+    )
+    drive_devices(sender)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the export made a temporary database")
+
+    files = {}
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkdtemp", refused)
+        patched.setattr(tempfile, "mkstemp", refused)
+        for name, extra in (
+            ("then", ("--as-of", moment.isoformat())),
+            ("now", ()),
+            ("in-2031", ("--in-force-on", "2031-06-01")),
+        ):
+            files[name] = tmp_path / f"{name}.csv"
+            assert export("kadaster", "--out", str(files[name]), *extra) == 0
+    assert "devices written" in capsys.readouterr().err
+
+    def read(name: str) -> list[dict[str, str]]:
+        return list(csv.DictReader(io.StringIO(files[name].read_text())))
+
+    def oracle(at: datetime, day: date) -> list[str]:
+        return [row["mid_id"] for row in replayed_rows(register, at, day)]
+
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert [row["MID-ID"] for row in read("then")] == oracle(moment, moment.date()) == [first]
+    assert [row["MID-ID"] for row in read("now")] == oracle(later, date.today())
+    assert len(read("now")) == 6
+    # The change dated 2031 is recorded now, and in force only from then.
+    assert read("now")[0]["Campus"] == "Campus Noord"
+    assert read("in-2031")[0]["Campus"] == "Campus Zuid"
+    assert export("kadaster", "--in-force-on", "next week") == 2
+    assert "--in-force-on" in capsys.readouterr().err
+
+
+def test_an_events_export_as_of_a_moment_inside_a_store_transaction_holds_none_of_it(
+    sender: Sender, register: Register
+) -> None:
+    linked_device(sender)
+    assert register.recordings is not None
+    last = register.recordings.between(0, register.position())[-1]
+    inside = register.mapper.to_domain_event(
+        register.recorder.select_notifications(start=last.first, limit=1)[0]
+    ).timestamp
+    assert last.first < last.last and inside < datetime.fromisoformat(last.moment)
+    exported = [record["position"] for record in event_records(register, as_of=inside)]
+    assert exported == list(range(1, last.first))
+    recorded = [
+        record["position"] for record in event_records(register, as_of=datetime.fromisoformat(last.moment))
+    ]
+    assert recorded == list(range(1, last.last + 1))
