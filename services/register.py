@@ -165,10 +165,11 @@ class Register(Application[UUID]):
         if isinstance(recorder, SelectsVersionsAt):
             return recorder.select_versions_at(aggregate_ids, position)
         # A store without the register's own queries: its log up to `position`, read once.
-        wanted, found = set(aggregate_ids), {}
+        wanted, found = set(aggregate_ids), dict[UUID, int]()
         for notification in recorder.select_notifications(start=1, limit=position, stop=position):
-            if notification.originator_id in wanted:
-                found[notification.originator_id] = notification.originator_version
+            key = notification.originator_id
+            if isinstance(key, UUID) and key in wanted:
+                found[key] = notification.originator_version
         return found
 
     def exists(self, aggregate_id: UUID) -> bool:

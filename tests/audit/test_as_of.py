@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eventsourcing.application import project_aggregate
@@ -152,8 +152,8 @@ def test_a_moment_inside_a_store_transaction_sees_the_round_before_or_after_all_
             )
         )
     )
-    stamps = [
-        register.mapper.to_domain_event(n).timestamp
+    stamps: list[datetime] = [
+        cast(Any, register.mapper.to_domain_event(n)).timestamp
         for n in register.recorder.select_notifications(start=opened.first, limit=100, stop=opened.last)
     ]
     assert len(stamps) > 1 and stamps[0] < max(stamps) < datetime.fromisoformat(opened.moment)

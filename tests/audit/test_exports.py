@@ -380,9 +380,10 @@ def test_an_events_export_as_of_a_moment_inside_a_store_transaction_holds_none_o
     linked_device(sender)
     assert register.recordings is not None
     last = register.recordings.between(0, register.position())[-1]
-    inside = register.mapper.to_domain_event(
+    first: Any = register.mapper.to_domain_event(
         register.recorder.select_notifications(start=last.first, limit=1)[0]
-    ).timestamp
+    )
+    inside: datetime = first.timestamp
     assert last.first < last.last and inside < datetime.fromisoformat(last.moment)
     exported = [record["position"] for record in event_records(register, as_of=inside)]
     assert exported == list(range(1, last.first))
