@@ -217,6 +217,13 @@ def test_a_kadaster_export_as_of_any_moment_has_the_rows_a_replay_to_that_moment
     moments.append(a_moment_between())
     sender.accepted("fanc", "fanc.licence", {"mid_id": first, **LICENCE})
     sender.accepted("riziv", "billing.assign", {"mid_id": first, "billing_number": "7002"})
+    # Inside the store transaction that assigned the billing number: after its first event's stamp.
+    assert register.recordings is not None
+    billed = register.recordings.between(0, register.position())[-1]
+    stamped: Any = register.mapper.to_domain_event(
+        register.recorder.select_notifications(start=billed.first, limit=1)[0]
+    )
+    moments.append(stamped.timestamp)
     moments.append(a_moment_between())
     sender.accepted(
         HOSPITAL,
