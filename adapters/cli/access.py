@@ -13,7 +13,7 @@ from typing import Any
 from adapters.bootstrap import open_register
 from adapters.config import Settings, SettingsError, load_settings
 from adapters.credentials import Credentials
-from domain.access import GRANTED_BY_THE_FOD, ROLES, WHOLE_REGISTER, Access, access_id
+from domain.access import GRANTED_BY_THE_FOD, Access, access_id
 from domain.identifiers import Source
 from services.processor import CommandProcessor, Inbound
 from services.register import Register
@@ -28,18 +28,6 @@ def _settings() -> Settings:
     except SettingsError as error:
         print(f"kadaster: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _party(text: str) -> str:
-    if text == WHOLE_REGISTER:
-        return text
-    try:
-        return str(Source.parse(text, "--party"))
-    except Exception:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a party (hospital/<id>, supplier/<id>, fod, fanc, riziv, vazg, "
-            "or * for an auditor)"
-        ) from None
 
 
 def granting_source(role: str, party: str) -> str:
@@ -203,50 +191,3 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
         return 1
     print(f"token {args.id} revoked")
     return 0
-
-
-def add_access_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    people = subparsers.add_parser(
-        "people",
-        help="local accounts and the roles people hold",
-        description="Works straight on the event store and the credentials database; no running "
-        "service is needed. Roles are granted and revoked as access.grant and access.revoke commands.",
-    )
-    actions = people.add_subparsers(dest="people_command", required=True, metavar="ACTION")
-    add = actions.add_parser(
-        "add",
-        help="create a local account and grant it a role",
-        description="The FOD grants local-admin, operator, admin and auditor; a hospital's requester, "
-        "reporter and viewer roles are granted as that hospital.",
-    )
-    add.add_argument("login", help="the person's login: their id in the register")
-    add.add_argument("--name", required=True, help="the person's name")
-    add.add_argument("--party", required=True, type=_party, help="hospital/H001, fod, ..., or * (auditor)")
-    add.add_argument("--role", required=True, choices=sorted(ROLES), help="the role granted")
-    add.add_argument("--until", help="last day the role holds (YYYY-MM-DD)")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    add.set_defaults(func=cmd_people_add)
-    listing = actions.add_parser("list", help="local accounts and the roles they hold now")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=cmd_people_list)
-    revoke = actions.add_parser("revoke", help="revoke a role a person holds")
-    revoke.add_argument("login")
-    revoke.add_argument("--party", required=True, type=_party)
-    revoke.add_argument("--role", required=True, choices=sorted(ROLES))
-    revoke.add_argument("--reason", required=True, help="why the role ends")
-    revoke.set_defaults(func=cmd_people_revoke)
-
-    tokens = subparsers.add_parser("tokens", help="API tokens of the HTTP API, one party each")
-    token_actions = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
-    issue = token_actions.add_parser("issue", help="issue a token (printed once; only its hash is kept)")
-    issue.add_argument("--party", required=True, type=_party, help="hospital/H001, fod, ..., or * (auditor)")
-    issue.add_argument("--label", required=True, help="what or who the token is for")
-    issue.add_argument("--expires", type=float, metavar="DAYS", help="expires after this many days")
-    issue.add_argument("--json", action="store_true", help='print {"token": ...}')
-    issue.set_defaults(func=cmd_tokens_issue)
-    token_list = token_actions.add_parser("list", help="every token: party, label, whether in force")
-    token_list.add_argument("--json", action="store_true")
-    token_list.set_defaults(func=cmd_tokens_list)
-    token_revoke = token_actions.add_parser("revoke", help="revoke a token, effective at once")
-    token_revoke.add_argument("id", help="the token's id (from `tokens list`)")
-    token_revoke.set_defaults(func=cmd_tokens_revoke)

@@ -18,6 +18,7 @@ import nats
 from pydantic import ValidationError
 
 from adapters.bootstrap import NoEventStore, all_projections, open_read_models, open_register
+from adapters.cli.arguments.audit import REPLAY_FILE
 from adapters.cli.common import client_url, print_table, settings_or_exit
 from adapters.cli.progress import ProgressBar
 from adapters.cli.read import HISTORY_COLUMNS
@@ -56,16 +57,6 @@ if TYPE_CHECKING:
     from adapters.config import Settings
     from services.ledger import VerificationReport
     from services.register import Register
-
-VERIFY_HELP = """\
-Recomputes the Merkle tree (RFC 6962) and the hash chain from every stored event and compares them
-with the signed checkpoints the register recorded: prints `intact`, or the first position where the
-stored events disagree (exit code 1). With --checkpoints, also checks every checkpoint an auditor
-kept (JSON lines, as published on kadaster.evt.ledger.checkpoint or written by `audit checkpoints
-export`): its signature, and that today's log still has its root at its size (it extends it).
-With --published, the newest checkpoint on KADASTER_EVT is checked the same way. A log shorter
-than a checkpoint found outside the database (cut at its tail) is reported, exit code 1.
-"""
 
 
 def _settings() -> Settings:
@@ -328,9 +319,6 @@ def cmd_audit_public_key(args: argparse.Namespace) -> int:
     return 0
 
 
-REPLAY_FILE = "kadaster.readmodels.db"
-
-
 def cmd_audit_replay(args: argparse.Namespace) -> int:
     settings = _settings()
     try:
@@ -449,107 +437,6 @@ def cmd_audit_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_audit_commands(sub: Any) -> None:
-    """`kadaster audit verify | advance | checkpoints export | replay | history | public-key`."""
-    audit = sub.add_parser(
-        "audit",
-        help="verify the tamper-evident ledger, replay the register as of a moment, tell a MID-ID's story",
-        description="The event log is hashed into a Merkle tree (RFC 6962) with signed "
-        "checkpoints (Ed25519). These commands read the event store directly "
-        "(KADASTER_DATABASE_URL); `history` reads the read models (KADASTER_READMODEL_URL), "
-        "bringing them up to date first. None needs a running service.",
-    )
-    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-
-    verify = actions.add_parser(
-        "verify",
-        help="recompute the ledger from the stored events and report tampering",
-        description=VERIFY_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    verify.add_argument(
-        "--checkpoints", metavar="FILE", help="JSON lines of checkpoints kept earlier, to check"
-    )
-    verify.add_argument(
-        "--public-key",
-        metavar="PEM",
-        action="append",
-        help="the ledger's public key (repeatable; default: the configured ledger key)",
-    )
-    verify.add_argument(
-        "--published",
-        action="store_true",
-        help="also check the newest checkpoint the service published on KADASTER_EVT (read over NATS)",
-    )
-    verify.add_argument("--nats-url", metavar="URL", help="NATS for --published (default: KADASTER_NATS_URL)")
-    verify.add_argument(
-        "--credentials", metavar="FILE", help="credentials file from `kadaster nats-config`, for --published"
-    )
-    verify.add_argument("--nats-user", metavar="USER", help="user in --credentials (default: auditor)")
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    verify.set_defaults(func=cmd_audit_verify)
-
-    advance = actions.add_parser(
-        "advance",
-        help="hash new events and record signed checkpoints now",
-        description="What the relay role does every few seconds; creates the key "
-        "in the data dir on first use when KADASTER_LEDGER_KEY is unset.",
-    )
-    advance.add_argument("--json", action="store_true")
-    advance.set_defaults(func=cmd_audit_advance)
-
-    checkpoints = actions.add_parser("checkpoints", help="the signed checkpoints recorded so far")
-    checkpoint_actions = checkpoints.add_subparsers(
-        dest="checkpoints_command", required=True, metavar="ACTION"
-    )
-    export = checkpoint_actions.add_parser(
-        "export", help="write them as JSON lines (for `audit verify --checkpoints`)"
-    )
-    export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
-    export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    export.set_defaults(func=cmd_audit_checkpoints_export)
-
-    replaying = actions.add_parser(
-        "replay",
-        help="rebuild every read model as of a moment into a separate database",
-        description="Replays the events recorded up to --until (their recording time) into new read "
-        f"models in DIR/{REPLAY_FILE} (SQLite), beside a replay.json summary. The event store is only read.",
-    )
-    replaying.add_argument("--until", required=True, metavar="T", help="ISO 8601 moment, or a date (its end)")
-    replaying.add_argument("--out", required=True, metavar="DIR", help="an empty or new folder")
-    replaying.add_argument("--json", action="store_true", help="print the summary as JSON")
-    replaying.set_defaults(func=cmd_audit_replay)
-
-    history = actions.add_parser(
-        "history",
-        help="the full story of a MID-ID and its device, or of a round, as the register recorded it",
-        description="Every event about a MID-ID and its device (or an allocation round), in the order "
-        "recorded, with source, command id, recording time and business date, read from the audit "
-        "history read model (KADASTER_READMODEL_URL) after bringing it up to date with the event store; "
-        "with --as-of, only the store transactions recorded up to then. `audit replay` recomputes it "
-        "from the events alone. --json adds each event's data.",
-    )
-    history.add_argument("subject", help="a MID-ID (e.g. MID-0000001-95) or a round id (e.g. nmr-2023)")
-    history.add_argument(
-        "--as-of", metavar="T", help="only what was recorded up to this moment (whole store transactions)"
-    )
-    history.add_argument("--json", action="store_true", help="print JSON with every event's data")
-    history.set_defaults(func=cmd_audit_history)
-
-    rotate = actions.add_parser(
-        "rotate-key",
-        help="record a new ledger signing key (the only way a ledger with checkpoints takes another key)",
-    )
-    rotate.add_argument("--reason", required=True, help="why the key is replaced (recorded)")
-    rotate.add_argument("--by", help="who rotates it (recorded; default: the login name)")
-    rotate.set_defaults(func=cmd_audit_rotate_key)
-
-    public_key = actions.add_parser("public-key", help="print the ledger's public key (PEM)")
-    public_key.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
-    public_key.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    public_key.set_defaults(func=cmd_audit_public_key)
-
-
 # export
 
 
@@ -613,48 +500,3 @@ def cmd_export_kadaster(args: argparse.Namespace) -> int:
     if args.out:
         print(f"{count:,} devices written to {args.out}", file=sys.stderr)
     return 0
-
-
-def add_export_commands(sub: Any) -> None:
-    """`kadaster export events | kadaster`."""
-    export = sub.add_parser(
-        "export",
-        help="export every event (JSON lines) or the kadaster (CSV, XLSX)",
-        description="Events are read from the event store (KADASTER_DATABASE_URL), the kadaster from "
-        "the read models (KADASTER_READMODEL_URL), brought up to date with the event store first. "
-        "--as-of takes an ISO 8601 moment (UTC unless a zone is given); a bare date means the end of "
-        "that day, UTC. A moment is cut between the store's transactions, never inside one.",
-    )
-    kinds = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
-
-    events = kinds.add_parser(
-        "events",
-        help="every stored event in log order, as JSON lines",
-        description="One JSON object per line: position, aggregate_id, version, type, "
-        "topic, recorded_at and the event's data.",
-    )
-    events.add_argument("--format", choices=["jsonl"], default="jsonl")
-    events.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
-    events.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    events.add_argument("--as-of", metavar="T", help="only events recorded at or before this moment")
-    events.set_defaults(func=cmd_export_events)
-
-    kadaster = kinds.add_parser(
-        "kadaster",
-        help="one row per device (the kadaster view), CSV or XLSX",
-        description="The kadaster view, as the `devices` query answers it, read from the read models' "
-        "row versions as of the moment (default: now): MID-ID, institution, province, campus, modality, "
-        "manufacturer, model, serial number, use, installation date, status, FANC licence, old FANC "
-        "number, billing number and dates. XLSX has one sheet per modality.",
-    )
-    kadaster.add_argument("--format", choices=["csv", "xlsx"], default="csv")
-    kadaster.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
-    kadaster.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    kadaster.add_argument("--as-of", metavar="T", help="the kadaster as the register said it at this moment")
-    kadaster.add_argument(
-        "--in-force-on",
-        metavar="D",
-        help="the business date: each device as in force on that day, changes dated later not yet "
-        "(default: today, or the day of --as-of)",
-    )
-    kadaster.set_defaults(func=cmd_export_kadaster)

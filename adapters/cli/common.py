@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -116,17 +115,3 @@ def run_client(args: argparse.Namespace, source: str, work: Callable[[Any], Awai
                 return EXIT_UNREACHABLE
 
     return asyncio.run(main())
-
-
-def add_client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--nats-url",
-        help="NATS server of the running service (default: KADASTER_NATS_URL, "
-        "else the embedded server on 127.0.0.1:KADASTER_EMBEDDED_NATS_PORT)",
-    )
-    p.add_argument(
-        "--credentials",
-        default=os.environ.get("KADASTER_CREDENTIALS"),
-        help="credentials.json written by `kadaster nats-config` (default: KADASTER_CREDENTIALS)",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")

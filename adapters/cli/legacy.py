@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import sys
-import textwrap
 import zipfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,11 +19,12 @@ from adapters.bootstrap import open_register
 from adapters.cli.common import settings_or_exit
 from adapters.cli.progress import PhasedProgress
 from adapters.files.exports import as_text_cells
-from adapters.files.legacy_workbook import COLUMNS, read_legacy_register
+from adapters.files.legacy_workbook import read_legacy_register
 from adapters.files.safe_files import OutputRefused, check_output, csv_text, private_directory, written
+from services.legacy import DEFAULT_BATCH_SIZE
 from services.legacy.letters import LETTER_COLUMNS, LetterLine, legacy_letters
 from services.legacy.rows import LegacyFile
-from services.legacy.run import DEFAULT_BATCH_SIZE, ImportSummary, LegacyImport
+from services.legacy.run import ImportSummary, LegacyImport
 from services.processor import CommandProcessor
 from services.register import Register
 
@@ -300,97 +300,3 @@ def cmd_legacy_letters(args: argparse.Namespace) -> int:
     else:
         print(f"{len(letters)} letter(s), {len(lines)} device(s), written to {out} (CSV and XLSX each)")
     return 0
-
-
-IMPORT_DESCRIPTION = """\
-Checks the whole file first and lists every problem (row, column, value, reason); nothing is recorded
-from a file with problems unless --skip-invalid. Each row then goes in through the live commands:
-institution.register (institutions the register does not know), midid.backfill (which issues and links
-the MID-ID, with the old FANC number), fanc.licence (the FANC number as licence, valid from the
-installation date), billing.assign, device.decommission; for a device already imported, device.correct
-with only the fields that changed, and fanc.legacy-number for an old FANC number the register did not
-have. Importing the same file again records nothing. The import adds and corrects; it never removes
-(a row left out, an emptied FANC or billing number change nothing).
-
-Defaults: the institution's name is its recognition number when the file has no name column; its
-province and region come from a province, postcode or region column, and without any of them the
-institution is not registered (the summary lists it). A device is registered on its installation
-date (or a registratiedatum column), before 2022-10-01 so the FANC transition applies. An
-out-of-service device is decommissioned on its 'buiten gebruik sinds' date, else on 2022-09-30,
-and gets no licence or billing number (both ended with it).
-
-{columns}
-
-Dates: dd/mm/yyyy as Belgian spreadsheets write them, day first (also d/m/yyyy, dd-mm-yyyy and
-dd.mm.yyyy; the year in four digits), ISO yyyy-mm-dd, or Excel date cells.
-Modality: CT, MRI (MR, NMR, IRM), PET, PET-CT, PET-MRI, SPECT-CT. Use: klinisch/clinical,
-onderzoek/research or gemengd/mixed. Status: in gebruik/in service or buiten gebruik/decommissioned.
-
-Exit status: 0 recorded; 1 problems in the file (nothing recorded) or a command refused; 2 file
-unreadable; 3 the event store failed midway (run the import again to finish).
-"""
-
-
-def column_help(width: int = 100) -> str:
-    """Every column the import reads, with each name it goes by, in Dutch, English and French."""
-    lines = [
-        "Columns, by any of these names (Dutch, English or French; case, accents, spacing and",
-        "punctuation do not matter); other columns are ignored, and the summary names them:",
-    ]
-    indent = " " * 26
-    for required in (True, False):
-        lines.append("  required" if required else "  optional")
-        for column in COLUMNS:
-            if column.required != required:
-                continue
-            names = textwrap.wrap(
-                ", ".join(column.aliases),
-                width,
-                initial_indent=f"    {column.title:<22}",
-                subsequent_indent=indent,
-                break_on_hyphens=False,
-            )
-            lines.extend(names)
-    return "\n".join(lines)
-
-
-def add_legacy_commands(sub: Any) -> None:
-    legacy = sub.add_parser(
-        "legacy",
-        help="import the legacy kadaster register and write the hospitals' MID-ID letters",
-        description="The kadaster as it stood before the MID-ID (1 October 2022): import it, giving every "
-        "device its MID-ID (a backfill), and tell each hospital which MID-ID each device received. Reads and "
-        "writes the event store directly (KADASTER_DATABASE_URL or the data dir); no running service needed.",
-    )
-    actions = legacy.add_subparsers(dest="legacy_command", required=True, metavar="ACTION")
-
-    importing = actions.add_parser(
-        "import",
-        help="check and record a legacy register file (CSV or XLSX)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=IMPORT_DESCRIPTION.format(columns=column_help()),
-    )
-    importing.add_argument("file", help="the register (.csv with ; or , or .xlsx, first sheet)")
-    importing.add_argument("--skip-invalid", action="store_true", help="record the valid rows only")
-    importing.add_argument("--dry-run", action="store_true", help="check and plan only; record nothing")
-    importing.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULT_BATCH_SIZE,
-        help=f"commands per transaction (default {DEFAULT_BATCH_SIZE})",
-    )
-    importing.add_argument("--json", action="store_true", help="print the summary as JSON")
-    importing.set_defaults(func=cmd_legacy_import)
-
-    letters = actions.add_parser(
-        "letters",
-        help="write each hospital's list of devices with the MID-ID each received",
-        description="Per institution, <recognition number>.csv and .xlsx: label, modality, manufacturer, "
-        "model, serial number, campus, MID-ID and status of every backfilled device, as the register says "
-        "now.",
-    )
-    letters.add_argument("--out", required=True, help="directory to write the letters to")
-    letters.add_argument("--institution", help="only this institution's letter")
-    letters.add_argument("--force", action="store_true", help="replace letters already in the folder")
-    letters.add_argument("--json", action="store_true", help="print what was written as JSON")
-    letters.set_defaults(func=cmd_legacy_letters)

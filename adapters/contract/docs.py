@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adapters.config import Settings
+from adapters.contract import CONTRACT_DIR
 from adapters.contract.asyncapi import AsyncApiBuilder, message_object, ref
 from adapters.contract.models import (
     MICRO_ERROR_HEADERS,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from projections.queries import QuerySpec
     from services.commands import CommandSpec
 
-CONTRACT_DIR = Path(__file__).parent
 ASYNCAPI_FILE = "asyncapi.yaml"
 SCHEMA_SUFFIX = ".schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -556,25 +556,25 @@ def check_contract(directory: Path = CONTRACT_DIR) -> list[str]:
 # the `kadaster contract` command
 
 
-def _cmd_asyncapi(args: argparse.Namespace) -> int:
+def cmd_asyncapi(args: argparse.Namespace) -> int:
     document = asyncapi_document()
     sys.stdout.write(json.dumps(document, indent=2) + "\n" if args.json else render_asyncapi(document))
     return 0
 
 
-def _cmd_schemas(args: argparse.Namespace) -> int:
+def cmd_schemas(args: argparse.Namespace) -> int:
     for path in write_contract(Path(args.out), schemas_only=True):
         print(path)
     return 0
 
 
-def _cmd_write(args: argparse.Namespace) -> int:
+def cmd_write(args: argparse.Namespace) -> int:
     for path in write_contract(Path(args.dir)):
         print(path)
     return 0
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     stale = check_contract(Path(args.dir))
     if stale:
         print(
@@ -585,50 +585,3 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"contract documents in {args.dir} are current")
     return 0
-
-
-def add_contract_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `kadaster contract asyncapi|schemas|write|check`."""
-    contract = subparsers.add_parser(
-        "contract",
-        help="the integration contract as AsyncAPI and JSON Schema documents",
-        description="Generates the contract's documents from the command models (the single source): "
-        "an AsyncAPI 3.0 document of every subject, and one JSON Schema per command envelope plus the "
-        "outcome and the bare envelope. The checked-in copies live in adapters/contract/.",
-    )
-    actions = contract.add_subparsers(dest="contract_command", required=True, metavar="ACTION")
-    asyncapi = actions.add_parser("asyncapi", help="print the AsyncAPI document (YAML) to stdout")
-    asyncapi.add_argument("--json", action="store_true", help="print JSON instead of YAML")
-    asyncapi.set_defaults(func=_cmd_asyncapi)
-    schemas = actions.add_parser("schemas", help="write one JSON Schema per message type into a folder")
-    schemas.add_argument(
-        "--out", required=True, metavar="DIR", help="folder to write into (created if missing)"
-    )
-    schemas.set_defaults(func=_cmd_schemas)
-    write = actions.add_parser(
-        "write",
-        help="regenerate the checked-in documents",
-        description="Writes asyncapi.yaml and every *.schema.json, and removes "
-        "schemas of command types that no longer exist.",
-    )
-    write.add_argument("--dir", default=str(CONTRACT_DIR), help="contract folder (default: %(default)s)")
-    write.set_defaults(func=_cmd_write)
-    check = actions.add_parser(
-        "check",
-        help="exit 1 and name the documents that are out of date",
-        description="For CI: compares the checked-in documents with what the models generate now.",
-    )
-    check.add_argument("--dir", default=str(CONTRACT_DIR), help="contract folder (default: %(default)s)")
-    check.set_defaults(func=_cmd_check)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kadaster")
-    add_contract_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.device import Device
 from domain.institution import institution_id
+from services.legacy import DEFAULT_BATCH_SIZE
 from services.legacy.plan import (
     PlannedCommand,
     Refusal,
@@ -20,8 +21,6 @@ from services.legacy.plan import (
 from services.legacy.rows import LegacyDevice, LegacyFile, Problem
 from services.legacy.state import DeviceState, legacy_refs, read_device, read_devices
 from services.processor import CommandProcessor
-
-DEFAULT_BATCH_SIZE = 500
 
 
 @dataclass
