@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -109,13 +110,55 @@ def project_imports(path: Path, known: set[str]) -> list[tuple[str, bool]]:
     return found
 
 
+CONSOLE = "adapters.cli"
+REFERENCE = re.compile(r"(?:domain|services|projections|adapters)(?:\.\w+)+:\w+")
+"""A `module:function` named in a string: the console's table names each command's function so, to
+import it only when the command runs. Such a name is a dependency as much as an import is."""
+
+
+def deferred_references(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and REFERENCE.fullmatch(node.value)
+    ]
+
+
 def import_graph() -> dict[str, set[str]]:
+    """Each module's project imports and, for the console, the modules it names to import later."""
     modules = source_modules()
     known = set(modules)
-    return {
+    graph = {
         name: {target for target, _ in project_imports(path, known) if target in known}
         for name, path in modules.items()
     }
+    for name in console_modules(modules):
+        named = {reference.partition(":")[0] for reference in deferred_references(modules[name])}
+        graph[name] |= named & known
+    return graph
+
+
+def console_modules(modules: dict[str, Path]) -> list[str]:
+    return [name for name in modules if name == CONSOLE or name.startswith(f"{CONSOLE}.")]
+
+
+def functions_defined(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def broken_references(modules: dict[str, Path]) -> list[str]:
+    """Every `module:function` the console names whose module or function does not exist."""
+    broken = []
+    for name in console_modules(modules):
+        for reference in deferred_references(modules[name]):
+            module, _, function = reference.partition(":")
+            if module not in modules:
+                broken.append(f"{name} names {reference}: there is no module {module}")
+            elif function not in functions_defined(modules[module]):
+                broken.append(f"{name} names {reference}: {module} defines no function {function}")
+    return broken
 
 
 def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -161,6 +204,31 @@ def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
 
 def test_no_module_imports_itself_back_through_others_not_even_inside_a_function() -> None:
     assert import_cycles(import_graph()) == []
+
+
+def test_a_named_module_or_function_that_does_not_exist_is_found(tmp_path: Path) -> None:
+    (tmp_path / "table.py").write_text(
+        '"""A table."""\n\nTABLE = ("adapters.b:here", "adapters.b:gone", "adapters.c:here")\n'
+    )
+    (tmp_path / "b.py").write_text('"""B."""\n\n\ndef here() -> None:\n    pass\n')
+    modules = {"adapters.cli.table": tmp_path / "table.py", "adapters.b": tmp_path / "b.py"}
+
+    assert broken_references(modules) == [
+        "adapters.cli.table names adapters.b:gone: adapters.b defines no function gone",
+        "adapters.cli.table names adapters.c:here: there is no module adapters.c",
+    ]
+
+
+def test_every_module_and_function_the_console_names_for_later_import_exists() -> None:
+    assert broken_references(source_modules()) == []
+
+
+def test_the_console_depends_on_each_command_s_module_through_its_table() -> None:
+    table = source_modules()["adapters.cli.commands"]
+    named = {reference.partition(":")[0] for reference in deferred_references(table)}
+
+    assert {"adapters.cli.service", "adapters.cli.read", "adapters.contract.docs"} <= named
+    assert named <= import_graph()["adapters.cli.commands"]
 
 
 def test_project_modules_are_imported_at_the_top_of_a_module_never_inside_a_function() -> None:

@@ -14,7 +14,7 @@ import pytest
 from eventsourcing.application import project_aggregate
 
 from adapters.bootstrap import all_projections
-from adapters.cli.audit import add_audit_commands
+from adapters.cli.main import build_parser
 from adapters.round_queries import ROUND_QUERIES
 from domain.device import device_id
 from projections.audit_history import AuditHistory
@@ -245,12 +245,9 @@ def test_a_past_moment_is_answered_from_the_row_versions_without_any_replay(
 
 @pytest.fixture
 def audit(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
-    import argparse
-
     monkeypatch.setenv("KADASTER_DATABASE_URL", database_url)
     monkeypatch.setenv("KADASTER_DATA_DIR", str(tmp_path / "data"))
-    parser = argparse.ArgumentParser()
-    add_audit_commands(parser.add_subparsers(dest="command"))
+    parser = build_parser()
 
     def run(*argv: str) -> int:
         args = parser.parse_args(["audit", *argv])

@@ -17,7 +17,7 @@ import pytest
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresDatastore
 
-from adapters.cli.audit import add_audit_commands
+from adapters.cli.main import build_parser
 from adapters.ledger.keys import (
     LedgerKeyError,
     LedgerSigner,
@@ -419,11 +419,7 @@ def test_a_ledger_key_is_created_once_readable_by_its_owner_only(tmp_path: Path)
 
 
 def audit(*argv: str) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="kadaster")
-    add_audit_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["audit", *argv])
+    args = build_parser().parse_args(["audit", *argv])
     result: int = args.func(args)
     return result
 

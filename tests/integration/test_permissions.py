@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -21,13 +20,13 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from adapters.bootstrap import ROLES, started
+from adapters.cli.main import build_parser
 from adapters.config import Settings
 from adapters.http.health import check_health
 from adapters.nats.accounts import (
     DEFAULT_SERVICES,
     ROLE_PERMISSIONS,
     PartiesError,
-    add_nats_config_command,
     bcrypt_hasher,
     client_options,
     generate,
@@ -358,9 +357,7 @@ def test_every_role_of_the_service_has_its_permissions() -> None:
 
 
 def run_nats_config(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    add_nats_config_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["nats-config", *argv])
+    args = build_parser().parse_args(["nats-config", *argv])
     result: int = args.func(args)
     return result
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from collections.abc import AsyncIterator
@@ -13,7 +12,7 @@ import pytest
 import structlog
 
 from adapters.bootstrap import Running
-from adapters.cli.read import add_read_commands
+from adapters.cli.main import build_parser
 from adapters.http.api import create_app
 from adapters.nats.client import KadasterClient, QueryFailed
 from tests.integration.conftest import bearer, make_guard
@@ -58,9 +57,7 @@ async def operator(register: Running) -> AsyncIterator[KadasterClient]:
 
 async def cli_text(capsys: pytest.CaptureFixture[str], nats_url: str, *argv: str) -> str:
     """Runs a `kadaster` read command in this process and returns what it printed."""
-    parser = argparse.ArgumentParser(prog="kadaster")
-    add_read_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([*argv, "--nats-url", nats_url])
+    args = build_parser().parse_args([*argv, "--nats-url", nats_url])
     capsys.readouterr()
     # The service logs in this process too: its lines must not mix with what the command prints.
     with structlog.testing.capture_logs():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -16,7 +15,8 @@ import pytest
 import structlog.testing
 from eventsourcing.utils import get_topic
 
-from adapters.cli.legacy import add_legacy_commands, import_legacy_file, read_legacy_file, read_rows
+from adapters.cli.legacy import import_legacy_file, read_legacy_file, read_rows
+from adapters.cli.main import build_parser
 from adapters.cli.progress import PhasedProgress
 from adapters.files.legacy_workbook import read_legacy_register
 from domain.command_record import CommandRecord
@@ -68,11 +68,10 @@ def sample_cells() -> list[list[Any]]:
 def cli(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Cli:
-    """`kadaster legacy ...` against the test's event store (the parser as adapters/cli.py wires it)."""
+    """`kadaster legacy ...` against the test's event store (the parser as the console builds it)."""
     monkeypatch.setenv("KADASTER_DATABASE_URL", database_url)
     monkeypatch.setenv("KADASTER_DATA_DIR", str(tmp_path / "data"))
-    parser = argparse.ArgumentParser(prog="kadaster")
-    add_legacy_commands(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
 
     def run(*argv: str) -> tuple[int, str]:
         capsys.readouterr()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 import structlog
 
 from adapters.bootstrap import all_projections
-from adapters.cli.read import add_read_commands
+from adapters.cli.main import build_parser
 from projections.projector import Projector
 from projections.queries import Queries
 from projections.store import ReadModelStore
@@ -21,9 +20,7 @@ from tests.projections import scenario
 
 
 def kadaster(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="kadaster")
-    add_read_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     capsys.readouterr()
     with structlog.testing.capture_logs():
         code: int = args.func(args)
