@@ -1,1 +1,1 @@
-"""The `kadaster` console: one module per group of commands, shared helpers in `common`."""
+"""The `kadaster` console: a table of commands, their light parsers, one module per group of commands."""
