@@ -39,6 +39,8 @@ class Runs:
 
 @dataclass(frozen=True)
 class Command:
+    """A command: its name, its line in its parent's `--help`, its parser's set-up and its function."""
+
     name: str
     help: str
     setup: Setup | None
