@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from adapters.cli.arguments.service import ROLE_HELP
 from adapters.cli.commands import COMMANDS, add_commands, load
-from adapters.config import describe_settings
 
 DESCRIPTION = """\
 kadaster: the register of Belgium's heavy medical imaging devices (CT, PET, PET-CT, PET-MRI,
@@ -21,19 +20,28 @@ nats-server on 127.0.0.1:4322 and keeps events in SQLite under ./.kadaster). The
 are clients of a running service.
 """
 
+SETTINGS = "Configuration (environment variables, or a TOML file named by KADASTER_SETTINGS_FILE):\n"
+SETTINGS_HELP = "adapters.config:describe_settings"
 CONSOLE_LOGGING = "adapters.logging:configure_logging"
 """The log set-up of every command but the service's own, which configures logging from its settings."""
 
 
+class Console(argparse.ArgumentParser):
+    """`kadaster` itself, whose help ends with every setting: written from the settings model when shown."""
+
+    def format_help(self) -> str:
+        self.epilog = SETTINGS + load(SETTINGS_HELP)()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="kadaster",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Configuration (environment variables, or a TOML file named by KADASTER_SETTINGS_FILE):\n"
-        + describe_settings(),
+    parser = Console(
+        prog="kadaster", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), COMMANDS)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser
+    )
+    add_commands(commands, COMMANDS)
     return parser
 
 
