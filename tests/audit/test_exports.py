@@ -316,13 +316,9 @@ def test_moments_and_values_are_read_and_written_as_auditors_expect() -> None:
 
 
 def export(*argv: str) -> int:
-    import argparse
+    from adapters.cli.main import build_parser
 
-    from adapters.cli.audit import add_export_commands
-
-    parser = argparse.ArgumentParser(prog="kadaster")
-    add_export_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["export", *argv])
+    args = build_parser().parse_args(["export", *argv])
     result: int = args.func(args)
     return result
 
