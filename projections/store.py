@@ -17,8 +17,12 @@ Row = dict[str, Any]
 class Transaction:
     """Runs statements written with `?` placeholders on either database."""
 
-    def __init__(self, cursor: Any, dialect: str) -> None:
+    def __init__(self, cursor: Any, dialect: str, bulk: Any = None) -> None:
+        """`bulk`: a second cursor for `executemany` (PostgreSQL): in a pipeline, the answers to a
+        batch of statements arrive after later ones were sent, and must not land on the cursor a
+        later query reads its rows from."""
         self._cursor = cursor
+        self._bulk = bulk if bulk is not None else cursor
         self.dialect = dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Transaction:
@@ -30,7 +34,7 @@ class Transaction:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if self.dialect == "postgres":
             sql = sql.replace("?", "%s")
-        self._cursor.executemany(sql, [tuple(r) for r in rows])
+        self._bulk.executemany(sql, [tuple(r) for r in rows])
 
     def all(self) -> list[Row]:
         # Rows first: in a PostgreSQL pipeline the description arrives with them.
@@ -129,8 +133,8 @@ class ReadModelStore:
         else:
             # Pipelined: a write does not wait for its answer, only a read does, so a batch of
             # projected events costs as many round trips as it has reads, not as it has statements.
-            with conn.transaction(), conn.pipeline(), conn.cursor() as cursor:
-                yield Transaction(cursor, self.dialect)
+            with conn.transaction(), conn.pipeline(), conn.cursor() as cursor, conn.cursor() as bulk:
+                yield Transaction(cursor, self.dialect, bulk)
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:

@@ -187,3 +187,20 @@ def test_plain_sql_on_a_versioned_write_behind_table_is_refused(store: ReadModel
 def test_a_row_without_every_column_is_refused(store: ReadModelStore) -> None:
     with pytest.raises(ValueError, match="missing \\['note'\\]"), batch(store) as b:
         b.rows("rm_items").put({"shelf": "A", "slot": "1", "item": "bolt", "count": 1})
+
+
+def test_a_query_after_a_large_executemany_reads_its_own_rows(
+    read_models: Callable[[], ReadModelStore],
+) -> None:
+    # In a PostgreSQL pipeline the last answers to a batch of statements arrive while the next
+    # query is being sent; on one shared cursor they now and then took that query's place (in
+    # between a third and a twentieth of the tries here, depending on the machine's load).
+    store = read_models()
+    with store.transaction() as tx:
+        tx.execute("CREATE TABLE rm_pairs (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        tx.execute("INSERT INTO rm_pairs (k, v) VALUES ('asked', 'answer')")
+    for attempt in range(20):
+        with store.transaction() as tx:
+            rows = [(f"{attempt}-{i}", "filler") for i in range(20_000)]
+            tx.executemany("INSERT INTO rm_pairs (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
+            assert tx.execute("SELECT v FROM rm_pairs WHERE k = ?", ("asked",)).one() == {"v": "answer"}
