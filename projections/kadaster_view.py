@@ -24,8 +24,8 @@ from domain.identifiers import MidId
 from domain.institution import Institution
 from domain.mid_id import MidIdRecord
 from projections.projector import Handler, Projection
-from projections.store import Transaction
-from projections.writes import Batch
+from projections.store import Row, Transaction
+from projections.writes import Batch, Rows
 
 LIST_COLUMNS = (
     "mid_id",
@@ -109,7 +109,8 @@ LICENCE_RECORDED = Device.LicenceRecorded
 class KadasterView(Projection):
     name = "kadaster_view"
     # 3: every row version kept (recorded_from, recorded_to); rows cut by business date (valid_from).
-    version = 3
+    # 4: versions written with the rows at the end of each batch, no triggers.
+    version = 4
     # The supplier's notice shows as discrepancies, transfers in the audit history; the MID-ID's own
     # link and cancellation are the MID-ID register's.
     ignored = (
@@ -164,6 +165,8 @@ class KadasterView(Projection):
         "mid_id TEXT PRIMARY KEY, source TEXT NOT NULL, command_id TEXT NOT NULL, issued_at TEXT NOT NULL)",
     )
 
+    write_behind = True
+
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
             MidIdRecord.Issued: self.mid_id_issued,
@@ -193,167 +196,167 @@ class KadasterView(Projection):
     def wants(self, event_type: str) -> bool:
         return event_type == LICENCE_RECORDED.__qualname__ or event_type in self._handled_names
 
+    def prefetch(self, tx: Batch, events: Sequence[Any]) -> None:
+        """The MID-IDs, institutions, devices and licences the batch's events name, a query each."""
+        by_type: dict[type, list[Any]] = {}
+        for e in events:
+            by_type.setdefault(type(e), []).append(e)
+        opened = by_type.get(Device.Opened, [])
+        registered = by_type.get(Institution.Registered, [])
+        updated = by_type.get(Institution.Updated, [])
+        issued = [e.mid_id for e in (*by_type.get(MidIdRecord.Issued, []), *opened)]
+        tx.rows("rm_device_mid_ids").load("mid_id", issued)
+        institutions = tx.rows("rm_institutions")
+        institutions.load("institution", [e.institution for e in (*registered, *opened)])
+        institutions.load("aggregate_id", [str(e.originator_id) for e in updated])
+        devices = tx.rows("rm_devices")
+        devices.load("mid_id", [e.mid_id for e in opened])
+        device_ids = [str(e.originator_id) for kind in DEVICE_EVENTS for e in by_type.get(kind, ())]
+        devices.load("device_id", device_ids)
+        # Devices take their institution's province and region when it is registered or moves.
+        names = {str(e.originator_id): e.institution for e in registered}
+        moved = {e.institution for e in registered}
+        for e in updated:
+            if "province" in e.changes or "region" in e.changes:
+                found = institutions.find("aggregate_id", str(e.originator_id))
+                name = found["institution"] if found is not None else names.get(str(e.originator_id))
+                if name is not None:
+                    moved.add(name)
+        devices.load("institution", moved)
+        licensed = [str(e.originator_id) for e in by_type.get(LICENCE_RECORDED, ())]
+        tx.rows("rm_device_licences").load("device_id", licensed)
+
     # the institutions and MID-IDs the rows refer to
 
     @staticmethod
-    def mid_id_issued(tx: Transaction, e: MidIdRecord.Issued) -> None:
-        tx.execute(
-            "INSERT INTO rm_device_mid_ids (mid_id, source, command_id, issued_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (mid_id) DO NOTHING",
-            (e.mid_id, e.source, e.command_id, e.timestamp.isoformat()),
+    def mid_id_issued(tx: Batch, e: MidIdRecord.Issued) -> None:
+        tx.rows("rm_device_mid_ids").insert(
+            {
+                "mid_id": e.mid_id,
+                "source": e.source,
+                "command_id": e.command_id,
+                "issued_at": e.timestamp.isoformat(),
+            }
         )
 
     @staticmethod
-    def institution_registered(tx: Transaction, e: Institution.Registered) -> None:
+    def institution_registered(tx: Batch, e: Institution.Registered) -> None:
         said = _said(e)
         provenance = dict.fromkeys(("name", "province", "region", "campuses"), said)
-        tx.execute(
-            "INSERT INTO rm_institutions (institution, aggregate_id, name, province, region, campuses, "
-            "provenance, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (institution) DO NOTHING",
-            (
-                e.institution,
-                str(e.originator_id),
-                e.name,
-                e.province,
-                e.region,
-                json.dumps(list(e.campuses)),
-                json.dumps(provenance, sort_keys=True),
-                said["at"],
-            ),
+        tx.rows("rm_institutions").insert(
+            {
+                "institution": e.institution,
+                "aggregate_id": str(e.originator_id),
+                "name": e.name,
+                "province": e.province,
+                "region": e.region,
+                "campuses": json.dumps(list(e.campuses)),
+                "provenance": json.dumps(provenance, sort_keys=True),
+                "updated_at": said["at"],
+            }
         )
-        tx.execute(
-            "UPDATE rm_devices SET province = ?, region = ? WHERE institution = ?",
-            (e.province, e.region, e.institution),
-        )
+        _place(tx, e.institution, e.province, e.region)
 
     @staticmethod
-    def institution_updated(tx: Transaction, e: Institution.Updated) -> None:
+    def institution_updated(tx: Batch, e: Institution.Updated) -> None:
         # Institution.Updated does not repeat the institution's id: its aggregate's id finds it.
-        row = tx.execute(
-            "SELECT institution, name, province, region, campuses, provenance FROM rm_institutions "
-            "WHERE aggregate_id = ?",
-            (str(e.originator_id),),
-        ).one()
+        institutions = tx.rows("rm_institutions")
+        row = institutions.find("aggregate_id", str(e.originator_id))
         if row is None:
             return
         said = _said(e)
         provenance = json.loads(row["provenance"])
-        values = {key: row[key] for key in ("name", "province", "region")}
         campuses = json.loads(row["campuses"])
         for key, value in e.changes.items():
             provenance[key] = said
             if key == "campuses":
                 campuses = list(value)
             else:
-                values[key] = value
-        tx.execute(
-            "UPDATE rm_institutions SET name = ?, province = ?, region = ?, campuses = ?, provenance = ?, "
-            "updated_at = ? WHERE institution = ?",
-            (
-                values["name"],
-                values["province"],
-                values["region"],
-                json.dumps(campuses),
-                json.dumps(provenance, sort_keys=True),
-                said["at"],
-                row["institution"],
-            ),
-        )
+                row[key] = value
+        row["campuses"] = json.dumps(campuses)
+        row["provenance"] = json.dumps(provenance, sort_keys=True)
+        row["updated_at"] = said["at"]
+        institutions.put(row)
         if "province" in e.changes or "region" in e.changes:
-            tx.execute(
-                "UPDATE rm_devices SET province = ?, region = ? WHERE institution = ?",
-                (values["province"], values["region"], row["institution"]),
-            )
+            _place(tx, row["institution"], row["province"], row["region"])
 
     # the device's record
 
     @staticmethod
-    def opened(tx: Transaction, e: device_events.Opened) -> None:
-        issued = tx.execute(
-            "SELECT source, command_id, issued_at FROM rm_device_mid_ids WHERE mid_id = ?", (e.mid_id,)
-        ).one()
+    def opened(tx: Batch, e: device_events.Opened) -> None:
+        devices = tx.rows("rm_devices")
+        if any(row["valid_from"] == ALWAYS for row in devices.where("mid_id", e.mid_id)):
+            return
+        issued = tx.rows("rm_device_mid_ids").get(e.mid_id)
         # Institution and modality are the MID-ID's: whoever requested it said them, not the opener.
         by_mid_id = (
             {"source": issued["source"], "command_id": issued["command_id"], "at": issued["issued_at"]}
             if issued is not None
             else _said(e)
         )
-        place = tx.execute(
-            "SELECT province, region FROM rm_institutions WHERE institution = ?", (e.institution,)
-        ).one() or {"province": None, "region": None}
+        place = tx.rows("rm_institutions").get(e.institution) or {"province": None, "region": None}
         provenance = {"institution": by_mid_id, "modality": by_mid_id, "status": _said(e)}
         at = e.timestamp.isoformat()
-        tx.execute(
-            "INSERT INTO rm_devices (mid_id, valid_from, device_id, sequence, institution, province, region, "
-            "modality, status, open_discrepancies, discrepancy_fields, provenance, opened_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'announced', 0, '[]', ?, ?, ?) "
-            "ON CONFLICT (mid_id, valid_from) DO NOTHING",
-            (
-                e.mid_id,
-                ALWAYS,
-                str(e.originator_id),
-                MidId.parse(e.mid_id).sequence,
-                e.institution,
-                place["province"],
-                place["region"],
-                e.modality,
-                json.dumps(provenance, sort_keys=True),
-                at,
-                at,
-            ),
+        row = dict.fromkeys(devices.spec.columns)
+        row.update(
+            mid_id=e.mid_id,
+            valid_from=ALWAYS,
+            device_id=str(e.originator_id),
+            sequence=MidId.parse(e.mid_id).sequence,
+            institution=e.institution,
+            province=place["province"],
+            region=place["region"],
+            modality=e.modality,
+            status="announced",
+            open_discrepancies=0,
+            discrepancy_fields="[]",
+            provenance=json.dumps(provenance, sort_keys=True),
+            opened_at=at,
+            updated_at=at,
         )
+        devices.put(row)
 
-    def stated(self, tx: Transaction, e: device_events.Reported) -> None:
+    def stated(self, tx: Batch, e: device_events.Reported) -> None:
         """The hospital's report, or a restatement of it: the record is what it now says."""
         values = {field: getattr(e, field) for field in STATEMENT_FIELDS}
         _update(tx, e, values, _said(e), first_statement=True)
 
-    def backfilled(self, tx: Transaction, e: device_events.Backfilled) -> None:
+    def backfilled(self, tx: Batch, e: device_events.Backfilled) -> None:
         values: dict[str, Any] = {field: getattr(e, field) for field in STATEMENT_FIELDS}
         values["legacy_ref"] = e.legacy_ref
         _update(tx, e, values, _said(e), first_statement=True, registered_on=e.registered_on)
 
-    def changed(self, tx: Transaction, e: device_events.Changed) -> None:
+    def changed(self, tx: Batch, e: device_events.Changed) -> None:
         _update(tx, e, dict(e.changes), _said(e, effective_on=e.effective_on), in_force_from=e.effective_on)
 
-    def corrected(self, tx: Transaction, e: device_events.Corrected) -> None:
+    def corrected(self, tx: Batch, e: device_events.Corrected) -> None:
         _update(tx, e, dict(e.corrections), _said(e, reason=e.reason))
 
-    def linked(self, tx: Transaction, e: device_events.Linked) -> None:
+    def linked(self, tx: Batch, e: device_events.Linked) -> None:
         _update(tx, e, {"linked_on": e.timestamp.date()}, _said(e))
 
-    def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
+    def decommissioned(self, tx: Batch, e: device_events.Decommissioned) -> None:
         said = _said(e, reason=e.reason)
         values = {"decommissioned_on": e.effective_on, "decommission_reason": e.reason}
         _update(tx, e, values, said, in_force_from=e.effective_on)
 
-    def licence_recorded(self, tx: Transaction, e: device_events.LicenceRecorded, position: int) -> None:
+    def licence_recorded(self, tx: Batch, e: device_events.LicenceRecorded, position: int) -> None:
         device = str(e.originator_id)
-        tx.execute(
-            "INSERT INTO rm_device_licences (device_id, licence_ref, valid_from, valid_until, legacy_number, "
-            "source, command_id, recorded_at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device_id, licence_ref) DO UPDATE SET valid_from = excluded.valid_from, "
-            "valid_until = excluded.valid_until, legacy_number = excluded.legacy_number, "
-            "source = excluded.source, command_id = excluded.command_id, recorded_at = excluded.recorded_at, "
-            "position = excluded.position",
-            (
-                device,
-                e.licence_ref,
-                e.valid_from.isoformat(),
-                _iso(e.valid_until),
-                e.legacy_number,
-                e.source,
-                e.command_id,
-                e.timestamp.isoformat(),
-                position,
-            ),
+        licences = tx.rows("rm_device_licences")
+        licences.put(
+            {
+                "device_id": device,
+                "licence_ref": e.licence_ref,
+                "valid_from": e.valid_from.isoformat(),
+                "valid_until": _iso(e.valid_until),
+                "legacy_number": e.legacy_number,
+                "source": e.source,
+                "command_id": e.command_id,
+                "recorded_at": e.timestamp.isoformat(),
+                "position": position,
+            }
         )
-        shown = tx.execute(
-            "SELECT licence_ref, valid_from, valid_until, legacy_number, source, command_id, recorded_at "
-            "FROM rm_device_licences WHERE device_id = ? ORDER BY valid_from DESC, position DESC LIMIT 1",
-            (device,),
-        ).one()
-        assert shown is not None
+        shown = max(licences.where("device_id", device), key=lambda row: (row["valid_from"], row["position"]))
         said = {"source": shown["source"], "command_id": shown["command_id"], "at": shown["recorded_at"]}
         if shown["legacy_number"]:
             said["legacy_number"] = shown["legacy_number"]
@@ -369,27 +372,53 @@ class KadasterView(Projection):
             provenance_field="licence",
         )
 
-    def legacy_number_mapped(self, tx: Transaction, e: device_events.LegacyNumberMapped) -> None:
+    def legacy_number_mapped(self, tx: Batch, e: device_events.LegacyNumberMapped) -> None:
         _update(tx, e, {"legacy_number": e.legacy_number}, _said(e))
 
-    def billing_number_assigned(self, tx: Transaction, e: device_events.BillingNumberAssigned) -> None:
+    def billing_number_assigned(self, tx: Batch, e: device_events.BillingNumberAssigned) -> None:
         _update(tx, e, {"billing_number": e.billing_number}, _said(e))
 
-    def billing_number_withdrawn(self, tx: Transaction, e: device_events.BillingNumberWithdrawn) -> None:
+    def billing_number_withdrawn(self, tx: Batch, e: device_events.BillingNumberWithdrawn) -> None:
         said = _said(e, reason=e.reason, effective_on=e.effective_on, withdrawn=e.billing_number)
         _update(tx, e, {"billing_number": None}, said)
 
     @staticmethod
-    def discrepancy_recorded(tx: Transaction, e: device_events.DiscrepancyRecorded) -> None:
+    def discrepancy_recorded(tx: Batch, e: device_events.DiscrepancyRecorded) -> None:
         _discrepancy_fields(tx, e, lambda fields: sorted({*fields, e.field}))
 
     @staticmethod
-    def discrepancy_resolved(tx: Transaction, e: device_events.DiscrepancyResolved) -> None:
+    def discrepancy_resolved(tx: Batch, e: device_events.DiscrepancyResolved) -> None:
         _discrepancy_fields(tx, e, lambda fields: [f for f in fields if f != e.field])
 
 
+DEVICE_EVENTS = (
+    Device.Opened,
+    Device.Reported,
+    Device.Backfilled,
+    Device.Changed,
+    Device.Corrected,
+    Device.Linked,
+    Device.Decommissioned,
+    LICENCE_RECORDED,
+    Device.LegacyNumberMapped,
+    Device.BillingNumberAssigned,
+    Device.BillingNumberWithdrawn,
+    Device.DiscrepancyRecorded,
+    Device.DiscrepancyResolved,
+)
+"""The events that change a device's slices, found by its id."""
+
+
+def _place(tx: Batch, institution: str, province: str | None, region: str | None) -> None:
+    """Every slice of the institution's devices takes its province and region."""
+    devices = tx.rows("rm_devices")
+    for row in devices.where("institution", institution):
+        if row["province"] != province or row["region"] != region:
+            devices.put({**row, "province": province, "region": region})
+
+
 def _update(
-    tx: Transaction,
+    tx: Batch,
     e: Any,
     values: dict[str, Any],
     said: dict[str, Any],
@@ -404,13 +433,12 @@ def _update(
     `in_force_from`: the values hold from that day on (the slice it falls in is cut there);
     otherwise on every day.
     """
-    slices = tx.execute(
-        "SELECT * FROM rm_devices WHERE device_id = ? ORDER BY valid_from", (str(e.originator_id),)
-    ).all()
+    devices = tx.rows("rm_devices")
+    slices = sorted(devices.where("device_id", str(e.originator_id)), key=_valid_from)
     if not slices:
         return
     if in_force_from is not None:
-        slices = _cut(tx, slices, in_force_from.isoformat())
+        slices = _cut(devices, slices, in_force_from.isoformat())
     columns = {key: _iso(value) for key, value in values.items()}
     at = e.timestamp.isoformat()
     # A field a later-dated statement set keeps that value from its day on.
@@ -437,44 +465,38 @@ def _update(
             provenance["status"] = said
         changed["provenance"] = json.dumps(provenance, sort_keys=True)
         changed["updated_at"] = at
-        assignments = ", ".join(f"{column} = ?" for column in changed)
-        tx.execute(
-            f"UPDATE rm_devices SET {assignments} WHERE mid_id = ? AND valid_from = ?",
-            (*changed.values(), row["mid_id"], row["valid_from"]),
-        )
+        devices.put({**row, **changed})
 
 
-def _cut(tx: Transaction, slices: list[dict[str, Any]], day: str) -> list[dict[str, Any]]:
+def _valid_from(row: Row) -> str:
+    return str(row["valid_from"])
+
+
+def _cut(devices: Rows, slices: list[Row], day: str) -> list[Row]:
     """Cuts the slice in force on `day` there; returns the slices from `day` on."""
     later = []
     for row in slices:
         if row["valid_from"] >= day:
             later.append(row)
         elif row["valid_to"] is None or row["valid_to"] > day:
-            tx.execute(
-                "UPDATE rm_devices SET valid_to = ? WHERE mid_id = ? AND valid_from = ?",
-                (day, row["mid_id"], row["valid_from"]),
-            )
+            devices.put({**row, "valid_to": day})
             tail = {**row, "valid_from": day}
-            tx.execute(
-                f"INSERT INTO rm_devices ({', '.join(tail)}) VALUES ({', '.join('?' for _ in tail)})",
-                tuple(tail.values()),
-            )
+            devices.put(tail)
             later.append(tail)
     return later
 
 
-def _discrepancy_fields(tx: Transaction, e: Any, change: Callable[[list[str]], list[str]]) -> None:
-    slices = tx.execute(
-        "SELECT mid_id, valid_from, discrepancy_fields FROM rm_devices WHERE device_id = ?",
-        (str(e.originator_id),),
-    ).all()
-    for row in slices:
+def _discrepancy_fields(tx: Batch, e: Any, change: Callable[[list[str]], list[str]]) -> None:
+    devices = tx.rows("rm_devices")
+    for row in devices.where("device_id", str(e.originator_id)):
         fields = change(json.loads(row["discrepancy_fields"]))
-        tx.execute(
-            "UPDATE rm_devices SET discrepancy_fields = ?, open_discrepancies = ?, updated_at = ? "
-            "WHERE mid_id = ? AND valid_from = ?",
-            (json.dumps(fields), len(fields), e.timestamp.isoformat(), row["mid_id"], row["valid_from"]),
+        devices.put(
+            {
+                **row,
+                "discrepancy_fields": json.dumps(fields),
+                "open_discrepancies": len(fields),
+                "updated_at": e.timestamp.isoformat(),
+            }
         )
 
 
