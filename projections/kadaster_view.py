@@ -95,6 +95,25 @@ def _said(e: Any, **extra: Any) -> dict[str, Any]:
     return said
 
 
+_PROVENANCES: dict[str, dict[str, Any]] = {}
+"""Devices' provenances lately written, by their JSON: the events of one command change a device's
+row one after the other, and the next need not decode what the last one encoded."""
+
+
+def _encoded(provenance: dict[str, Any]) -> str:
+    text = json.dumps(provenance, sort_keys=True)
+    if len(_PROVENANCES) >= 10_000:
+        _PROVENANCES.clear()
+    _PROVENANCES[text] = provenance
+    return text
+
+
+def _decoded_provenance(text: str) -> dict[str, Any]:
+    """A copy to change: the values (who said what) are replaced, never changed in place."""
+    known = _PROVENANCES.get(text)
+    return dict(known) if known is not None else json.loads(text)
+
+
 def _status(row: dict[str, Any]) -> str:
     return device_status(
         reported=row["reported_at"] is not None,
@@ -310,7 +329,7 @@ class KadasterView(Projection):
             status="announced",
             open_discrepancies=0,
             discrepancy_fields="[]",
-            provenance=json.dumps(provenance, sort_keys=True),
+            provenance=_encoded(provenance),
             opened_at=at,
             updated_at=at,
         )
@@ -444,7 +463,7 @@ def _update(
     # A field a later-dated statement set keeps that value from its day on.
     blocked: set[str] = set()
     for row in slices:
-        provenance = json.loads(row["provenance"])
+        provenance = _decoded_provenance(row["provenance"])
         if in_force_from is not None:
             for key in values:
                 dated = provenance.get(provenance_field or key, {}).get("effective_on")
@@ -463,7 +482,7 @@ def _update(
         if status != row["status"]:
             changed["status"] = status
             provenance["status"] = said
-        changed["provenance"] = json.dumps(provenance, sort_keys=True)
+        changed["provenance"] = _encoded(provenance)
         changed["updated_at"] = at
         devices.put({**row, **changed})
 
