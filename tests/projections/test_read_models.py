@@ -131,6 +131,41 @@ def test_the_kadaster_view_shows_the_hospitals_statement_and_who_said_each_field
     assert [d["id"] for d in shown["discrepancies"]] == [f"statement_mismatch:{CT_H001}:serial_number"]
 
 
+def test_a_command_that_changes_a_device_several_times_leaves_one_version_of_its_row(
+    projector: Projector, recorded: Recorded
+) -> None:
+    # The backfill opens the device, states it and links it; the licence is a second command.
+    backfill = [p for p, e in recorded.events if getattr(e, "command_id", None) == "s18-backfill"]
+    licence = [p for p, e in recorded.events if getattr(e, "command_id", None) == "s19-licence-legacy"]
+    assert {"Device.Opened", "Device.Backfilled", "Device.Linked"} <= set(
+        recorded.types(command_id="s18-backfill")
+    )
+    with projector.store.reading() as tx:
+        versions = tx.execute(
+            "SELECT recorded_from, recorded_to, valid_from, status, legacy_ref, licence_ref "
+            "FROM rm_devices_versions WHERE mid_id = ? ORDER BY recorded_from",
+            (BACKFILLED_H001,),
+        ).all()
+    assert versions == [
+        {
+            "recorded_from": min(backfill),
+            "recorded_to": min(licence),
+            "valid_from": "0001-01-01",
+            "status": "linked",
+            "legacy_ref": "CT1",
+            "licence_ref": None,
+        },
+        {
+            "recorded_from": min(licence),
+            "recorded_to": None,
+            "valid_from": "0001-01-01",
+            "status": "linked",
+            "legacy_ref": "CT1",
+            "licence_ref": "FANC-L-9",
+        },
+    ]
+
+
 def test_the_kadaster_view_lists_every_device_with_its_status_and_filters_and_sorts_it(
     queries: Queries,
 ) -> None:
