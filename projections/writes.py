@@ -67,6 +67,7 @@ class Rows:
         self._absent: set[tuple[Any, ...]] = set()
         self._by: dict[str, dict[Any, set[tuple[Any, ...]]]] = {}
         self._loaded: dict[str, set[Any]] = {}
+        self._every_column = frozenset(spec.columns)
 
     # reading
 
@@ -119,9 +120,9 @@ class Rows:
     def put(self, row: Mapping[str, Any]) -> None:
         """Makes the row with this key (every column given) what `row` says, from this store
         transaction on."""
-        missing = set(self.spec.columns) - set(row)
-        if missing:
-            raise ValueError(f"{self.spec.name}: a row needs every column; missing {sorted(missing)}")
+        if not self._every_column <= row.keys():
+            missing = sorted(self._every_column - row.keys())
+            raise ValueError(f"{self.spec.name}: a row needs every column; missing {missing}")
         self._change(self._key(row), {column: row[column] for column in self.spec.columns})
 
     def update(self, key: Sequence[Any], **values: Any) -> bool:
