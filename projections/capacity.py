@@ -21,7 +21,8 @@ from domain.allocation_round import AllocationRound
 from domain.device import Device
 from domain.institution import Institution
 from projections.projector import Handler, Projection
-from projections.store import Transaction
+from projections.store import Row, Transaction
+from projections.writes import Batch
 
 PER = 100_000
 
@@ -34,7 +35,8 @@ def province_key(name: str) -> str:
 class Capacity(Projection):
     name = "capacity"
     # 2: every row version kept (recorded_from, recorded_to).
-    version = 2
+    # 3: the versions written with the rows, at the end of each batch (no triggers).
+    version = 3
     # Capacity counts devices in service per province and the figures a round was opened with.
     ignored = (
         "AllocationRound.ApplicationFiled",
@@ -84,6 +86,8 @@ class Capacity(Projection):
         "recognised_devices BIGINT, round_id TEXT NOT NULL, recorded_at TEXT NOT NULL)",
     )
 
+    write_behind = True
+
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
             Institution.Registered: self.institution_registered,
@@ -96,98 +100,146 @@ class Capacity(Projection):
             Device.Decommissioned: self.decommissioned,
         }
 
-    @staticmethod
-    def institution_registered(tx: Transaction, e: Institution.Registered) -> None:
-        tx.execute(
-            "INSERT INTO rm_capacity_institutions (institution, aggregate_id, province, region) "
-            "VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (institution) DO NOTHING",
-            (e.institution, str(e.originator_id), e.province, e.region),
+    def prefetch(self, tx: Batch, events: Sequence[Any]) -> None:
+        devices = tx.rows("rm_capacity_devices")
+        device_ids = {str(e.originator_id) for e in events if type(e) in DEVICE_EVENTS}
+        devices.load("device_id", device_ids)
+        # Counts are read by institution: its few rows, one per modality, say which exist.
+        institutions = {e.institution for e in events if type(e) is Device.Opened}
+        for device_id in device_ids:
+            device = devices.get(device_id)
+            if device is not None:
+                institutions.add(device["institution"])
+        tx.rows("rm_capacity_counts").load("institution", institutions)
+        registered = tx.rows("rm_capacity_institutions")
+        registered.load("institution", [e.institution for e in events if type(e) is Institution.Registered])
+        registered.load(
+            "aggregate_id", [str(e.originator_id) for e in events if type(e) is Institution.Updated]
+        )
+        tx.rows("rm_capacity_population").load(
+            "province_key", [province_key(p["name"]) for e in events for p in _provinces(e)]
         )
 
     @staticmethod
-    def institution_updated(tx: Transaction, e: Institution.Updated) -> None:
-        for key in ("province", "region"):
-            if key in e.changes:
-                tx.execute(
-                    f"UPDATE rm_capacity_institutions SET {key} = ? WHERE aggregate_id = ?",
-                    (e.changes[key], str(e.originator_id)),
-                )
+    def institution_registered(tx: Batch, e: Institution.Registered) -> None:
+        tx.rows("rm_capacity_institutions").insert(
+            {
+                "institution": e.institution,
+                "aggregate_id": str(e.originator_id),
+                "province": e.province,
+                "region": e.region,
+            }
+        )
 
     @staticmethod
-    def round_opened(tx: Transaction, e: AllocationRound.Opened) -> None:
-        provinces = (e.policy_inputs or {}).get("provinces") if e.programme == "nmr" else None
-        for province in provinces or ():
-            tx.execute(
-                "INSERT INTO rm_capacity_population (province_key, province, population, recognised_devices, "
-                "round_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (province_key) DO UPDATE SET "
-                "province = excluded.province, population = excluded.population, "
-                "recognised_devices = excluded.recognised_devices, round_id = excluded.round_id, "
-                "recorded_at = excluded.recorded_at",
-                (
-                    province_key(province["name"]),
-                    province["name"],
-                    int(province["population"]),
-                    province.get("recognised_devices"),
-                    e.round_id,
-                    e.timestamp.isoformat(),
-                ),
+    def institution_updated(tx: Batch, e: Institution.Updated) -> None:
+        changes = {key: e.changes[key] for key in ("province", "region") if key in e.changes}
+        if not changes:
+            return
+        institutions = tx.rows("rm_capacity_institutions")
+        row = institutions.find("aggregate_id", str(e.originator_id))
+        if row is not None:
+            institutions.update((row["institution"],), **changes)
+
+    @staticmethod
+    def round_opened(tx: Batch, e: AllocationRound.Opened) -> None:
+        population = tx.rows("rm_capacity_population")
+        for province in _provinces(e):
+            recognised = province.get("recognised_devices")
+            key = province_key(province["name"])
+            population.get(key)  # a row replaced must be known, so that its version is closed
+            population.put(
+                {
+                    "province_key": key,
+                    "province": province["name"],
+                    "population": int(province["population"]),
+                    "recognised_devices": None if recognised is None else int(recognised),
+                    "round_id": e.round_id,
+                    "recorded_at": e.timestamp.isoformat(),
+                }
             )
 
     @staticmethod
-    def opened(tx: Transaction, e: device_events.Opened) -> None:
-        tx.execute(
-            "INSERT INTO rm_capacity_devices (device_id, institution, modality, in_service, linked, "
-            "decommissioned) "
-            "VALUES (?, ?, ?, 0, 0, 0) ON CONFLICT (device_id) DO NOTHING",
-            (str(e.originator_id), e.institution, e.modality),
+    def opened(tx: Batch, e: device_events.Opened) -> None:
+        tx.rows("rm_capacity_devices").insert(
+            {
+                "device_id": str(e.originator_id),
+                "institution": e.institution,
+                "modality": e.modality,
+                "in_service": 0,
+                "linked": 0,
+                "decommissioned": 0,
+            }
         )
 
-    def in_service(self, tx: Transaction, e: device_events.Reported | device_events.Backfilled) -> None:
+    def in_service(self, tx: Batch, e: device_events.Reported | device_events.Backfilled) -> None:
         device = self._device(tx, e)
         if device is not None and not device["in_service"] and not device["decommissioned"]:
             self._count(tx, device, in_service=1, linked=device["linked"])
 
-    def linked(self, tx: Transaction, e: device_events.Linked) -> None:
+    def linked(self, tx: Batch, e: device_events.Linked) -> None:
         device = self._device(tx, e)
         if device is not None and not device["linked"]:
             self._count(tx, device, in_service=device["in_service"], linked=1)
 
-    def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
+    def decommissioned(self, tx: Batch, e: device_events.Decommissioned) -> None:
         device = self._device(tx, e)
         if device is not None and not device["decommissioned"]:
             self._count(tx, device, in_service=0, linked=0, decommissioned=1)
 
     @staticmethod
-    def _device(tx: Transaction, e: Any) -> dict[str, Any] | None:
-        return tx.execute(
-            "SELECT * FROM rm_capacity_devices WHERE device_id = ?", (str(e.originator_id),)
-        ).one()
+    def _device(tx: Batch, e: Any) -> dict[str, Any] | None:
+        return tx.rows("rm_capacity_devices").get(str(e.originator_id))
 
     @staticmethod
     def _count(
-        tx: Transaction, device: dict[str, Any], in_service: int, linked: int, decommissioned: int = 0
+        tx: Batch, device: dict[str, Any], in_service: int, linked: int, decommissioned: int = 0
     ) -> None:
         """Moves one device to a new state, and its institution's counts with it."""
         counted_linked = linked and in_service
         was_linked = device["linked"] and device["in_service"]
-        tx.execute(
-            "UPDATE rm_capacity_devices SET in_service = ?, linked = ?, decommissioned = ? "
-            "WHERE device_id = ?",
-            (in_service, linked, decommissioned or device["decommissioned"], device["device_id"]),
+        tx.rows("rm_capacity_devices").put(
+            {
+                **device,
+                "in_service": in_service,
+                "linked": linked,
+                "decommissioned": decommissioned or device["decommissioned"],
+            }
         )
-        tx.execute(
-            "INSERT INTO rm_capacity_counts (institution, modality, in_service, linked) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (institution, modality) DO UPDATE SET "
-            "in_service = rm_capacity_counts.in_service + excluded.in_service, "
-            "linked = rm_capacity_counts.linked + excluded.linked",
-            (
-                device["institution"],
-                device["modality"],
-                in_service - device["in_service"],
-                int(bool(counted_linked)) - int(bool(was_linked)),
-            ),
+        added = in_service - device["in_service"]
+        added_linked = int(bool(counted_linked)) - int(bool(was_linked))
+        counts = tx.rows("rm_capacity_counts")
+        institution, modality = device["institution"], device["modality"]
+        count = _count_of(counts.where("institution", institution), modality)
+        counts.put(
+            {
+                "institution": institution,
+                "modality": modality,
+                "in_service": added + (0 if count is None else count["in_service"]),
+                "linked": added_linked + (0 if count is None else count["linked"]),
+            }
         )
+
+
+DEVICE_EVENTS = frozenset(
+    {Device.Opened, Device.Reported, Device.Backfilled, Device.Linked, Device.Decommissioned}
+)
+"""The device events whose handlers read the device's state."""
+
+
+def _provinces(e: Any) -> list[dict[str, Any]]:
+    """The provinces an `nmr` round was opened with, and their population; none for another event."""
+    if type(e) is not AllocationRound.Opened or e.programme != "nmr":
+        return []
+    return list((e.policy_inputs or {}).get("provinces") or ())
+
+
+def _count_of(counts: list[Row], modality: str) -> Row | None:
+    """An institution's count for one modality, among its counts (read beforehand by institution)."""
+    for count in counts:
+        if count["modality"] == modality:
+            return count
+    return None
 
 
 def per_100k(devices: int, population: int | None) -> str | None:

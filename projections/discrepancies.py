@@ -44,7 +44,8 @@ from domain.obligations import (
     unused_overdue_on,
 )
 from projections.projector import Handler, Projection
-from projections.store import Transaction
+from projections.store import Row, Transaction
+from projections.writes import Batch
 
 KINDS = (
     "statement_mismatch",
@@ -177,7 +178,8 @@ def derive(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 class Discrepancies(Projection):
     name = "discrepancies"
     # 2: every row version kept (recorded_from, recorded_to).
-    version = 2
+    # 3: the versions written with the rows, at the end of each batch (no triggers).
+    version = 3
     # No deadline or number depends on what the statement says, or on a transfer.
     ignored = ("Device.Changed", "Device.Corrected", "Device.LegacyNumberMapped", "Device.TransferReceived")
     tables = ("rm_discrepancies", "rm_discrepancy_devices")
@@ -201,6 +203,8 @@ class Discrepancies(Projection):
         "holdings TEXT NOT NULL, licences TEXT NOT NULL)",
     )
 
+    write_behind = True
+
     def handlers(self) -> dict[type[Aggregate.Event], Handler]:
         return {
             MidIdRecord.Issued: self.mid_id_issued,
@@ -219,10 +223,29 @@ class Discrepancies(Projection):
             Device.DiscrepancyResolved: self.discrepancy_resolved,
         }
 
+    def prefetch(self, tx: Batch, events: Sequence[Any]) -> None:
+        devices = tx.rows("rm_discrepancy_devices")
+        device_ids = {str(e.originator_id) for e in events if type(e) in DEVICE_EVENTS}
+        devices.load("device_id", device_ids)
+        # A row's id names its MID-ID: the rows of a MID-ID say which of its ids exist.
+        mid_ids = {e.mid_id for e in events if type(e) is Device.Opened}
+        mid_ids.update(
+            e.mid_id
+            for e in events
+            if type(e) is MidIdRecord.Issued and getattr(e, "legacy_ref", None) is None
+        )
+        for device_id in device_ids:
+            state = devices.get(device_id)
+            if state is not None:
+                mid_ids.add(state["mid_id"])
+        found = tx.rows("rm_discrepancies")
+        found.load("mid_id", mid_ids)
+        found.load("subject_id", [str(e.originator_id) for e in events if type(e) in MID_ID_DONE])
+
     # MID-IDs left unused
 
     @staticmethod
-    def mid_id_issued(tx: Transaction, e: MidIdRecord.Issued) -> None:
+    def mid_id_issued(tx: Batch, e: MidIdRecord.Issued) -> None:
         if getattr(e, "legacy_ref", None) is not None:
             return  # a backfilled MID-ID is linked in the same breath
         issued_on = e.timestamp.date()
@@ -248,38 +271,44 @@ class Discrepancies(Projection):
         )
 
     @staticmethod
-    def mid_id_done(tx: Transaction, e: MidIdRecord.Linked | MidIdRecord.Cancelled) -> None:
-        for row in tx.execute(
-            "SELECT id, due_on FROM rm_discrepancies WHERE subject_id = ? AND kind = ? "
-            "AND resolved_at IS NULL",
-            (str(e.originator_id), "midid_unlinked"),
-        ).all():
-            _resolve(tx, e, row)
+    def mid_id_done(tx: Batch, e: MidIdRecord.Linked | MidIdRecord.Cancelled) -> None:
+        for row in tx.rows("rm_discrepancies").where("subject_id", str(e.originator_id)):
+            if row["kind"] == "midid_unlinked" and row["resolved_at"] is None:
+                _resolve(tx, e, row)
 
     # a device's dates
 
     @staticmethod
-    def opened(tx: Transaction, e: device_events.Opened) -> None:
-        tx.execute(
-            "INSERT INTO rm_discrepancy_devices (device_id, mid_id, institution, modality, linked, holdings, "
-            "licences) VALUES (?, ?, ?, ?, 0, '[]', '{}') ON CONFLICT (device_id) DO NOTHING",
-            (str(e.originator_id), e.mid_id, e.institution, e.modality),
+    def opened(tx: Batch, e: device_events.Opened) -> None:
+        tx.rows("rm_discrepancy_devices").insert(
+            {
+                "device_id": str(e.originator_id),
+                "mid_id": e.mid_id,
+                "institution": e.institution,
+                "modality": e.modality,
+                "reported_on": None,
+                "linked": 0,
+                "decommissioned_on": None,
+                "supplier": None,
+                "holdings": "[]",
+                "licences": "{}",
+            }
         )
 
-    def reported(self, tx: Transaction, e: device_events.Reported | device_events.Backfilled) -> None:
+    def reported(self, tx: Batch, e: device_events.Reported | device_events.Backfilled) -> None:
         self._change(tx, e, lambda s: {"reported_on": s["reported_on"] or e.timestamp.date().isoformat()})
 
-    def linked(self, tx: Transaction, e: device_events.Linked) -> None:
+    def linked(self, tx: Batch, e: device_events.Linked) -> None:
         self._change(tx, e, lambda s: {"linked": 1})
 
-    def decommissioned(self, tx: Transaction, e: device_events.Decommissioned) -> None:
+    def decommissioned(self, tx: Batch, e: device_events.Decommissioned) -> None:
         self._change(tx, e, lambda s: {"decommissioned_on": e.effective_on.isoformat()})
 
-    def installation_recorded(self, tx: Transaction, e: device_events.InstallationRecorded) -> None:
+    def installation_recorded(self, tx: Batch, e: device_events.InstallationRecorded) -> None:
         supplier = {"installed_on": e.installed_on.isoformat(), "source": e.source}
         self._change(tx, e, lambda s: {"supplier": json.dumps(supplier, sort_keys=True)})
 
-    def licence_recorded(self, tx: Transaction, e: device_events.LicenceRecorded) -> None:
+    def licence_recorded(self, tx: Batch, e: device_events.LicenceRecorded) -> None:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             licences = json.loads(state["licences"])
             licences[e.licence_ref] = [
@@ -315,7 +344,7 @@ class Discrepancies(Projection):
                 detail,
             )
 
-    def billing_number_assigned(self, tx: Transaction, e: device_events.BillingNumberAssigned) -> None:
+    def billing_number_assigned(self, tx: Batch, e: device_events.BillingNumberAssigned) -> None:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             holdings = [
                 *json.loads(state["holdings"]),
@@ -325,7 +354,7 @@ class Discrepancies(Projection):
 
         self._change(tx, e, change)
 
-    def billing_number_withdrawn(self, tx: Transaction, e: device_events.BillingNumberWithdrawn) -> None:
+    def billing_number_withdrawn(self, tx: Batch, e: device_events.BillingNumberWithdrawn) -> None:
         def change(state: dict[str, Any]) -> dict[str, Any]:
             holdings = json.loads(state["holdings"])
             for holding in holdings:
@@ -338,29 +367,22 @@ class Discrepancies(Projection):
 
     @staticmethod
     def _change(
-        tx: Transaction, e: Any, change: Callable[[dict[str, Any]], dict[str, Any]]
+        tx: Batch, e: Any, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any] | None:
         """Updates a device's dates and brings its derived discrepancies in line with them."""
         device_id = str(e.originator_id)
-        state = tx.execute("SELECT * FROM rm_discrepancy_devices WHERE device_id = ?", (device_id,)).one()
+        devices = tx.rows("rm_discrepancy_devices")
+        state = devices.get(device_id)
         if state is None:
             return None
-        values = change(state)
-        state.update(values)
-        assignments = ", ".join(f"{column} = ?" for column in values)
-        tx.execute(
-            f"UPDATE rm_discrepancy_devices SET {assignments} WHERE device_id = ?",
-            (*values.values(), device_id),
-        )
+        state.update(change(state))
+        devices.put(state)
         wanted = derive(state)
-        marks = ", ".join("?" for _ in DERIVED)
+        found = tx.rows("rm_discrepancies")
         present = {
             row["id"]: row
-            for row in tx.execute(
-                f"SELECT id, since, until, due_on, detail, resolved_at FROM rm_discrepancies "
-                f"WHERE subject_id = ? AND kind IN ({marks})",
-                (device_id, *DERIVED),
-            ).all()
+            for row in found.where("mid_id", state["mid_id"])
+            if row["subject_id"] == device_id and row["kind"] in DERIVED
         }
         for key, row in wanted.items():
             before = present.get(key)
@@ -383,11 +405,15 @@ class Discrepancies(Projection):
             elif before["resolved_at"] is not None or any(
                 before[k] != row[k] for k in ("until", "due_on", "detail")
             ):
-                tx.execute(
-                    "UPDATE rm_discrepancies SET until = ?, due_on = ?, detail = ?, resolved_at = NULL, "
-                    "resolved_source = NULL, resolved_command_id = NULL, resolved_by_event = NULL "
-                    "WHERE id = ?",
-                    (row["until"], row["due_on"], row["detail"], key),
+                found.update(
+                    (key,),
+                    until=row["until"],
+                    due_on=row["due_on"],
+                    detail=row["detail"],
+                    resolved_at=None,
+                    resolved_source=None,
+                    resolved_command_id=None,
+                    resolved_by_event=None,
                 )
         for key, before in present.items():
             if key not in wanted and before["resolved_at"] is None:
@@ -397,11 +423,8 @@ class Discrepancies(Projection):
     # the supplier's and the hospital's statements
 
     @staticmethod
-    def discrepancy_recorded(tx: Transaction, e: device_events.DiscrepancyRecorded) -> None:
-        state = tx.execute(
-            "SELECT mid_id, institution FROM rm_discrepancy_devices WHERE device_id = ?",
-            (str(e.originator_id),),
-        ).one()
+    def discrepancy_recorded(tx: Batch, e: device_events.DiscrepancyRecorded) -> None:
+        state = tx.rows("rm_discrepancy_devices").get(str(e.originator_id))
         if state is None:
             return
         key = f"statement_mismatch:{state['mid_id']}:{e.field}"
@@ -414,12 +437,14 @@ class Discrepancies(Projection):
             },
             sort_keys=True,
         )
-        before = tx.execute("SELECT resolved_at FROM rm_discrepancies WHERE id = ?", (key,)).one()
+        found = tx.rows("rm_discrepancies")
+        before = _existing(tx, state["mid_id"], key)
         if before is not None and before["resolved_at"] is None:
             # Still the same disagreement, now about other values: it has been open since it began.
-            tx.execute("UPDATE rm_discrepancies SET detail = ? WHERE id = ?", (detail, key))
+            found.update((key,), detail=detail)
             return
-        tx.execute("DELETE FROM rm_discrepancies WHERE id = ?", (key,))
+        if before is not None:
+            found.delete(key)
         day = e.timestamp.date().isoformat()
         _insert(
             tx,
@@ -438,27 +463,48 @@ class Discrepancies(Projection):
         )
 
     @staticmethod
-    def discrepancy_resolved(tx: Transaction, e: device_events.DiscrepancyResolved) -> None:
-        state = tx.execute(
-            "SELECT mid_id FROM rm_discrepancy_devices WHERE device_id = ?", (str(e.originator_id),)
-        ).one()
+    def discrepancy_resolved(tx: Batch, e: device_events.DiscrepancyResolved) -> None:
+        state = tx.rows("rm_discrepancy_devices").get(str(e.originator_id))
         if state is None:
             return
         key = f"statement_mismatch:{state['mid_id']}:{e.field}"
-        row = tx.execute(
-            "SELECT id, due_on, detail FROM rm_discrepancies WHERE id = ? AND resolved_at IS NULL", (key,)
-        ).one()
-        if row is not None:
+        row = _existing(tx, state["mid_id"], key)
+        if row is not None and row["resolved_at"] is None:
             detail = {**json.loads(row["detail"]), "resolved_value": e.value}
-            tx.execute(
-                "UPDATE rm_discrepancies SET detail = ? WHERE id = ?",
-                (json.dumps(detail, sort_keys=True), key),
-            )
+            tx.rows("rm_discrepancies").update((key,), detail=json.dumps(detail, sort_keys=True))
             _resolve(tx, e, row)
 
 
+DEVICE_EVENTS = frozenset(
+    {
+        Device.Opened,
+        Device.Reported,
+        Device.Backfilled,
+        Device.Linked,
+        Device.Decommissioned,
+        Device.InstallationRecorded,
+        Device.LicenceRecorded,
+        Device.BillingNumberAssigned,
+        Device.BillingNumberWithdrawn,
+        Device.DiscrepancyRecorded,
+        Device.DiscrepancyResolved,
+    }
+)
+"""The device events whose handlers read the device's dates."""
+MID_ID_DONE = frozenset({MidIdRecord.Linked, MidIdRecord.Cancelled})
+
+
+def _existing(tx: Batch, mid_id: str, key: str) -> Row | None:
+    """The row with this id, found among its MID-ID's rows (every id names its MID-ID), which a
+    batch reads beforehand: an id not there is known absent without asking the database."""
+    for row in tx.rows("rm_discrepancies").where("mid_id", mid_id):
+        if row["id"] == key:
+            return row
+    return None
+
+
 def _insert(
-    tx: Transaction,
+    tx: Batch,
     e: Any,
     key: str,
     kind: str,
@@ -472,49 +518,49 @@ def _insert(
     detail: dict[str, Any] | None,
     detail_text: str | None = None,
 ) -> None:
+    if _existing(tx, mid_id, key) is not None:
+        return
     text = detail_text if detail_text is not None else json.dumps(detail, sort_keys=True)
-    tx.execute(
-        "INSERT INTO rm_discrepancies (id, kind, mid_id, subject_id, institution, field, since, until, "
-        "due_on, detail, recorded_at, source, command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO NOTHING",
-        (
-            key,
-            kind,
-            mid_id,
-            subject_id,
-            institution,
-            field,
-            since,
-            until,
-            due_on,
-            text,
-            e.timestamp.isoformat(),
-            getattr(e, "source", None),
-            getattr(e, "command_id", None),
-        ),
+    tx.rows("rm_discrepancies").put(
+        {
+            "id": key,
+            "kind": kind,
+            "mid_id": mid_id,
+            "subject_id": subject_id,
+            "institution": institution,
+            "field": field,
+            "since": since,
+            "until": until,
+            "due_on": due_on,
+            "detail": text,
+            "recorded_at": e.timestamp.isoformat(),
+            "source": getattr(e, "source", None),
+            "command_id": getattr(e, "command_id", None),
+            "resolved_at": None,
+            "resolved_source": None,
+            "resolved_command_id": None,
+            "resolved_by_event": None,
+        }
     )
 
 
-def _resolve(tx: Transaction, e: Any, row: dict[str, Any], derived: bool = False) -> None:
+def _resolve(tx: Batch, e: Any, row: dict[str, Any], derived: bool = False) -> None:
     """Marks a row resolved by this event, or deletes it when it never came to be.
 
     A derived row that ends the day it began held for no whole day: one command's events
     (decommissioning, then the billing number's withdrawal) pass through it on the way.
     """
     day = e.timestamp.date().isoformat()
+    found = tx.rows("rm_discrepancies")
     if day < row["due_on"] or (derived and day <= row["since"]):
-        tx.execute("DELETE FROM rm_discrepancies WHERE id = ?", (row["id"],))
+        found.delete(row["id"])
         return
-    tx.execute(
-        "UPDATE rm_discrepancies SET resolved_at = ?, resolved_source = ?, resolved_command_id = ?, "
-        "resolved_by_event = ? WHERE id = ?",
-        (
-            e.timestamp.isoformat(),
-            getattr(e, "source", None),
-            getattr(e, "command_id", None),
-            type(e).__qualname__,
-            row["id"],
-        ),
+    found.update(
+        (row["id"],),
+        resolved_at=e.timestamp.isoformat(),
+        resolved_source=getattr(e, "source", None),
+        resolved_command_id=getattr(e, "command_id", None),
+        resolved_by_event=type(e).__qualname__,
     )
 
 

@@ -14,6 +14,7 @@ from domain.mid_id import MidIdRecord
 from domain.obligations import after_months, uncovered
 from projections.discrepancies import Discrepancies, list_discrepancies
 from projections.store import ReadModelStore
+from projections.writes import Batch, table_specs
 
 D = date.fromisoformat
 HOSPITAL = {"source": "hospital/H001", "command_id": "c"}
@@ -40,21 +41,26 @@ class Days:
     def __init__(self, store: ReadModelStore) -> None:
         self.store = store
         self.projection = Discrepancies()
+        self.specs = table_specs([self.projection])
         with store.transaction() as tx:
-            for statement in self.projection.ddl:
+            for statement in self.projection.statements(tx.dialect):
                 tx.execute(statement)
         self.position = 0
 
     def on(self, day: str, aggregate: Any, change: Callable[[], Any] | None = None) -> None:
+        """One store transaction: its events applied in one batch, written when it ends."""
         if change is not None:
             change()
         moment = datetime.fromisoformat(f"{day}T12:00:00").replace(tzinfo=UTC)
+        events = [type(e)(**{**e.__dict__, "timestamp": moment}) for e in aggregate.collect_events()]
         with self.store.transaction() as tx:
-            for event in aggregate.collect_events():
+            batch = Batch(tx, self.specs)
+            batch.recording = self.position + 1
+            self.projection.prefetch(batch, events)
+            for event in events:
                 self.position += 1
-                self.projection.apply(
-                    tx, type(event)(**{**event.__dict__, "timestamp": moment}), self.position
-                )
+                self.projection.apply(batch, event, self.position)
+            batch.flush()
 
     def shown(self, today: str, state: str = "open", kind: str | None = None) -> list[dict[str, Any]]:
         with self.store.reading() as tx:
