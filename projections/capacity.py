@@ -117,7 +117,13 @@ class Capacity(Projection):
             "aggregate_id", [str(e.originator_id) for e in events if type(e) is Institution.Updated]
         )
         tx.rows("rm_capacity_population").load(
-            "province_key", [province_key(p["name"]) for e in events for p in _provinces(e)]
+            "province_key",
+            [
+                province_key(p["name"])
+                for e in events
+                if type(e) is AllocationRound.Opened
+                for p in _provinces(e)
+            ],
         )
 
     @staticmethod
@@ -227,9 +233,9 @@ DEVICE_EVENTS = frozenset(
 """The device events whose handlers read the device's state."""
 
 
-def _provinces(e: Any) -> list[dict[str, Any]]:
-    """The provinces an `nmr` round was opened with, and their population; none for another event."""
-    if type(e) is not AllocationRound.Opened or e.programme != "nmr":
+def _provinces(e: AllocationRound.Opened) -> list[dict[str, Any]]:
+    """The provinces an `nmr` round was opened with, and their population."""
+    if e.programme != "nmr":
         return []
     return list((e.policy_inputs or {}).get("provinces") or ())
 
