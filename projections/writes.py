@@ -51,6 +51,9 @@ class _Row:
 
     base: Row | None
     changes: list[tuple[int, Row | None]] = field(default_factory=list)
+    known: bool = True
+    """Whether `base` is known: read from the database, or known absent. A row put without either
+    closes whatever version may be open for its key."""
 
     @property
     def current(self) -> Row | None:
@@ -204,10 +207,14 @@ class Rows:
         """The versions of one row: a new one for each store transaction that left it different."""
         previous = story.base
         written: list[list[Any]] = []
+        unknown = not story.known
         for recording, state in story.changes:
-            if state == previous:
+            if state == previous and not unknown:
                 continue
-            if previous is not None:
+            if unknown:
+                closed.append((recording, *key))  # if the database holds a version, it ends here
+                unknown = False
+            elif previous is not None:
                 # What it was until now: written in this batch, or already in the database.
                 if written:
                     written[-1][1] = recording
@@ -221,7 +228,7 @@ class Rows:
     def _change(self, key: tuple[Any, ...], state: Row | None) -> None:
         story = self._rows.get(key)
         if story is None:
-            story = self._rows[key] = _Row(None)
+            story = self._rows[key] = _Row(None, known=key in self._absent)
             self._absent.discard(key)
         recording = self.batch.recording
         if story.changes and story.changes[-1][0] == recording:

@@ -204,3 +204,16 @@ def test_a_query_after_a_large_executemany_reads_its_own_rows(
             rows = [(f"{attempt}-{i}", "filler") for i in range(20_000)]
             tx.executemany("INSERT INTO rm_pairs (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
             assert tx.execute("SELECT v FROM rm_pairs WHERE k = ?", ("asked",)).one() == {"v": "answer"}
+
+
+def test_a_row_put_without_reading_it_first_ends_the_version_the_database_holds(
+    store: ReadModelStore,
+) -> None:
+    with batch(store) as b:
+        b.recording = 10
+        b.rows("rm_items").put(item("A", "1", "bolt", 1))
+    with batch(store) as b:
+        b.recording = 20
+        b.rows("rm_items").put(item("A", "1", "bolt", 2))  # never read in this batch
+    assert versions(store) == [("A", "1", 10, 20, "bolt", 1), ("A", "1", 20, None, "bolt", 2)]
+    assert current(store) == [("A", "1", "bolt", 2)]
