@@ -52,6 +52,14 @@ def batch(store: ReadModelStore) -> Iterator[Batch]:
         held.flush()
 
 
+def stock(store: ReadModelStore, *rows: dict[str, Any]) -> None:
+    """A first batch, store transaction 10, that puts these rows."""
+    with batch(store) as b:
+        b.recording = 10
+        for row in rows:
+            b.rows("rm_items").put(row)
+
+
 def versions(store: ReadModelStore) -> list[tuple[Any, ...]]:
     with store.reading() as tx:
         rows = tx.execute(
@@ -79,9 +87,7 @@ def test_each_store_transaction_that_changes_a_row_leaves_one_version(store: Rea
 
 
 def test_a_row_left_as_it_was_gets_no_version_and_no_write(store: ReadModelStore) -> None:
-    with batch(store) as b:
-        b.recording = 10
-        b.rows("rm_items").put(item("A", "1", "bolt", 1))
+    stock(store, item("A", "1", "bolt", 1))
     with batch(store) as b:
         b.recording = 20
         b.rows("rm_items").update(("A", "1"), count=1)
@@ -93,9 +99,7 @@ def test_a_row_left_as_it_was_gets_no_version_and_no_write(store: ReadModelStore
 def test_a_row_changed_and_changed_back_across_transactions_keeps_every_version(
     store: ReadModelStore,
 ) -> None:
-    with batch(store) as b:
-        b.recording = 10
-        b.rows("rm_items").put(item("A", "1", "bolt", 1))
+    stock(store, item("A", "1", "bolt", 1))
     with batch(store) as b:
         b.recording = 20
         b.rows("rm_items").update(("A", "1"), count=2)
@@ -209,9 +213,7 @@ def test_a_query_after_a_large_executemany_reads_its_own_rows(
 def test_a_row_put_without_reading_it_first_ends_the_version_the_database_holds(
     store: ReadModelStore,
 ) -> None:
-    with batch(store) as b:
-        b.recording = 10
-        b.rows("rm_items").put(item("A", "1", "bolt", 1))
+    stock(store, item("A", "1", "bolt", 1))
     with batch(store) as b:
         b.recording = 20
         b.rows("rm_items").put(item("A", "1", "bolt", 2))  # never read in this batch
