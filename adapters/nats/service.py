@@ -81,6 +81,10 @@ def asker_of(subject: str) -> str | None:
     return None
 
 
+STOP_GRACE_SECONDS = 10.0
+"""How long `stop` lets requests in flight finish before it cancels them."""
+
+
 class KadasterService:
     """Owns background tasks so replies never wait behind one another."""
 
@@ -214,5 +218,11 @@ class KadasterService:
         for subscription in subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
-        for task in list(self._tasks):
-            task.cancel()
+        in_flight = list(self._tasks)
+        if in_flight:
+            # A request's thread reads the read models until it returns, and whoever stops the
+            # service closes them next: those in flight finish first (a query waits for fresh read
+            # models at most its freshness timeout), and only the ones still running are cancelled.
+            _, still = await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
+            for task in still:
+                task.cancel()
