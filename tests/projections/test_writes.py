@@ -113,10 +113,7 @@ def test_a_row_changed_and_changed_back_across_transactions_keeps_every_version(
 
 
 def test_a_deleted_row_closes_its_version(store: ReadModelStore) -> None:
-    with batch(store) as b:
-        b.recording = 10
-        b.rows("rm_items").put(item("A", "1", "bolt", 1))
-        b.rows("rm_items").put(item("A", "2", "nut", 1))
+    stock(store, item("A", "1", "bolt", 1), item("A", "2", "nut", 1))
     with batch(store) as b:
         b.recording = 20
         b.rows("rm_items").delete("A", "1")
@@ -159,10 +156,7 @@ def test_where_batches_end_does_not_change_what_is_written(
 
 
 def test_lookups_see_the_rows_this_batch_changed(store: ReadModelStore) -> None:
-    with batch(store) as b:
-        b.recording = 10
-        b.rows("rm_items").put(item("A", "1", "bolt", 1))
-        b.rows("rm_items").put(item("B", "1", "bolt", 2))
+    stock(store, item("A", "1", "bolt", 1), item("B", "1", "bolt", 2))
     with batch(store) as b:
         b.recording = 20
         rows = b.rows("rm_items")
