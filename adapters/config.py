@@ -124,7 +124,10 @@ class Settings(BaseModel):
         description="As-of queries, exports and long histories one party may run at once (others: 429).",
     )
     expensive_queries_total: int = Field(
-        default=4, ge=1, description="Such queries running at once for all parties together."
+        default=2,
+        ge=1,
+        description="Such queries running at once for all parties together (one per core leaves "
+        "ordinary questions room).",
     )
     serve_mode: Literal["processes", "single"] = Field(
         default="processes",

@@ -74,7 +74,7 @@ class FairShare:
         commands_per_minute: float = 60.0,
         queries_per_second: float = 20.0,
         expensive_per_party: int = 2,
-        expensive_total: int = 4,
+        expensive_total: int = 2,
     ) -> None:
         self.commands = TokenBuckets(
             commands_per_minute / 60,
